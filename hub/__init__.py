@@ -1,0 +1,1 @@
+"""Environments Hub: registry, package index and evaluation service for RL environments."""

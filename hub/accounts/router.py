@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from hub.accounts import service, sessions
+from hub.accounts.deps import CurrentPrincipal, OptionalPrincipal, WritePrincipal
+from hub.accounts.models import Organization
+from hub.accounts.schemas import (
+    MemberOut,
+    MemberSet,
+    MeOut,
+    OrgCreate,
+    OrgOut,
+    OwnerOut,
+    SessionCreate,
+    SessionOut,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+    UserOut,
+)
+from hub.accounts.security import verify_password
+from hub.kit.deps import get_settings_dep
+from hub.kit.errors import NotFound, Unauthorized
+from hub.kit.http import TransactionalRoute, get_db
+from hub.kit.settings import Settings
+
+router = APIRouter(route_class=TransactionalRoute, tags=["accounts"])
+Db = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+@router.get("/users/me", response_model=MeOut)
+def me(principal: CurrentPrincipal) -> MeOut:
+    return MeOut.model_validate(principal.user)
+
+
+@router.get("/users/{username}", response_model=UserOut)
+def user_profile(username: str, db: Db) -> UserOut:
+    return UserOut.model_validate(service.get_user(db, username))
+
+
+@router.get("/owners/{name}", response_model=OwnerOut)
+def owner_profile(name: str, db: Db) -> OwnerOut:
+    ns = service.get_namespace(db, name)
+    display = None
+    if ns.kind == "org":
+        display = service.get_org(db, name).display_name
+    return OwnerOut(name=ns.name, kind=ns.kind, display_name=display, created_at=ns.created_at)
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201)
+def create_token(body: TokenCreate, principal: CurrentPrincipal, db: Db,
+                 settings: SettingsDep) -> TokenCreated:
+    # A token may not mint a token wider than itself.
+    principal.require_scope(body.scope)
+    issued = service.create_token(db, principal.user, body.name, body.scope,
+                                  secret_key=settings.secret_key, expires_days=body.expires_days)
+    out = TokenOut.model_validate(issued.token).model_dump()
+    return TokenCreated(**out, token=issued.secret)
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_tokens(principal: CurrentPrincipal, db: Db) -> list[TokenOut]:
+    return [TokenOut.model_validate(t) for t in service.list_tokens(db, principal.user)]
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> Response:
+    service.revoke_token(db, principal.user, token_id)
+    return Response(status_code=204)
+
+
+def _org_out(db: Session, org: Organization, principal: service.Principal | None) -> OrgOut:
+    role = service.role_in(db, org.id, principal.user if principal else None)
+    members = None
+    if role is not None:
+        members = [MemberOut(username=u.username, role=r) for u, r in service.list_members(db, org)]
+    return OrgOut(id=org.id, name=org.name, display_name=org.display_name,
+                  created_at=org.created_at, your_role=role, members=members)
+
+
+@router.post("/orgs", response_model=OrgOut, status_code=201)
+def create_org(body: OrgCreate, principal: WritePrincipal, db: Db) -> OrgOut:
+    org = service.create_org(db, body.name, principal.user, body.display_name)
+    return _org_out(db, org, principal)
+
+
+@router.get("/orgs", response_model=list[OrgOut])
+def my_orgs(principal: CurrentPrincipal, db: Db) -> list[OrgOut]:
+    return [_org_out(db, org, principal) for org, _ in service.list_user_orgs(db, principal.user)]
+
+
+@router.get("/orgs/{name}", response_model=OrgOut)
+def get_org(name: str, principal: OptionalPrincipal, db: Db) -> OrgOut:
+    return _org_out(db, service.get_org(db, name), principal)
+
+
+@router.put("/orgs/{name}/members/{username}", response_model=OrgOut)
+def set_member(name: str, username: str, body: MemberSet, principal: WritePrincipal,
+               db: Db) -> OrgOut:
+    org = service.get_org(db, name)
+    service.set_member(db, org, principal.user, username, body.role)
+    return _org_out(db, org, principal)
+
+
+@router.delete("/orgs/{name}/members/{username}", status_code=204)
+def remove_member(name: str, username: str, principal: WritePrincipal, db: Db) -> Response:
+    org = service.get_org(db, name)
+    service.remove_member(db, org, principal.user, username)
+    return Response(status_code=204)
+
+
+# --- browser sessions -------------------------------------------------------------------
+
+@router.post("/session", response_model=SessionOut)
+def sign_in(body: SessionCreate, request: Request, response: Response, db: Db,
+            settings: SettingsDep) -> SessionOut:
+    try:
+        user = service.get_user(db, body.username)
+    except NotFound:
+        user = None
+    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        raise Unauthorized("Wrong username or password.", code="invalid-credentials")
+    cookie, web_session = sessions.start(db, user, secret_key=settings.secret_key)
+    response.set_cookie(
+        sessions.COOKIE_NAME, cookie, httponly=True, samesite="lax",
+        secure=settings.public_url.startswith("https://"),
+        max_age=int(sessions.SESSION_LIFETIME.total_seconds()), path="/",
+    )
+    return SessionOut(user=MeOut.model_validate(user), csrf_token=web_session.csrf_token)
+
+
+@router.get("/session", response_model=SessionOut)
+def current_session(request: Request, db: Db, settings: SettingsDep) -> SessionOut:
+    cookie = request.cookies.get(sessions.COOKIE_NAME)
+    found = sessions.lookup(db, cookie, secret_key=settings.secret_key) if cookie else None
+    if found is None:
+        raise Unauthorized("Not signed in.", code="unauthenticated")
+    web_session, user = found
+    return SessionOut(user=MeOut.model_validate(user), csrf_token=web_session.csrf_token)
+
+
+@router.delete("/session", status_code=204)
+def sign_out(request: Request, db: Db, settings: SettingsDep) -> Response:
+    cookie = request.cookies.get(sessions.COOKIE_NAME)
+    if cookie:
+        sessions.end(db, cookie, secret_key=settings.secret_key)
+    response = Response(status_code=204)
+    response.delete_cookie(sessions.COOKIE_NAME, path="/")
+    return response
+
+

@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+pytest_plugins = ["tests.support.db", "tests.support.s3", "tests.support.hub", "tests.support.live"]
