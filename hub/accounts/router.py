@@ -118,7 +118,7 @@ def remove_member(name: str, username: str, principal: WritePrincipal, db: Db) -
 # --- browser sessions -------------------------------------------------------------------
 
 @router.post("/session", response_model=SessionOut)
-def sign_in(body: SessionCreate, request: Request, response: Response, db: Db,
+def sign_in(body: SessionCreate, response: Response, db: Db,
             settings: SettingsDep) -> SessionOut:
     try:
         user = service.get_user(db, body.username)

@@ -9,7 +9,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-TOKEN_PREFIX = "ehub_"
+TOKEN_PREFIX = "ehub_"  # noqa: S105 - a public marker, not a secret
 _hasher = PasswordHasher()
 
 

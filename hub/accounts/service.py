@@ -94,7 +94,9 @@ def get_user(db: Session, username: str) -> User:
     return user
 
 
-def create_org(db: Session, name: str, owner: User, display_name: str | None = None) -> Organization:
+def create_org(
+    db: Session, name: str, owner: User, display_name: str | None = None
+) -> Organization:
     name = name.lower()
     ns = _claim_namespace(db, name, NamespaceKind.ORG)
     org = Organization(id=ns.id, name=name, display_name=display_name)

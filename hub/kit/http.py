@@ -113,7 +113,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, body, dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    async def _unexpected(request: Request, exc: Exception) -> Response:  # noqa: ARG001
         log.exception("unhandled error on %s", request.url.path)
         body = {
             "type": "https://envhub.dev/problems/internal-error",

@@ -84,7 +84,8 @@ def make_wheel(out_dir: Path, src: Path, name: str, version: str, *,
         lines.append(f"Keywords: {','.join(keywords)}")
     lines += [f"Requires-Dist: {r}" for r in (requires or [])]
     readme = (src / "README.md").read_text() if (src / "README.md").exists() else ""
-    metadata = ("\n".join(lines) + "\nDescription-Content-Type: text/markdown\n\n" + readme).encode()
+    header = "\n".join(lines) + "\nDescription-Content-Type: text/markdown\n\n"
+    metadata = (header + readme).encode()
     files = {f"{dist}.py": (src / f"{dist}.py").read_bytes(),
              f"{info}/METADATA": metadata,
              f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: envhub-tests\nRoot-Is-Purelib: true"

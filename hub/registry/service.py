@@ -1,0 +1,197 @@
+"""Changing environments after publish (metadata, yank, delete) and presenting them."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.accounts.models import Role, User
+from hub.accounts.service import Principal
+from hub.kit.errors import Conflict
+from hub.kit.storage import Storage
+from hub.registry import catalog
+from hub.registry.access import require_role
+from hub.registry.models import (
+    AuditEvent,
+    Environment,
+    File,
+    RetiredFilename,
+    Version,
+    Visibility,
+)
+from hub.registry.schemas import (
+    EnvironmentOut,
+    EnvironmentPatch,
+    FileOut,
+    InstallOut,
+    VersionOut,
+    VersionSummary,
+)
+
+
+def _audit(db: Session, action: str, subject: str, actor: Principal, **details: object) -> None:
+    db.add(AuditEvent(action=action, subject=subject, actor_id=actor.user_id, details=details))
+
+
+def patch_environment(db: Session, env: Environment, owner: str, principal: Principal,
+                      body: EnvironmentPatch) -> None:
+    needed = Role.ADMIN if body.visibility is not None else Role.WRITE
+    require_role(db, env.owner_id, owner, principal, needed)
+    if body.description is not None:
+        env.description = body.description
+    if body.tags is not None:
+        catalog.set_tags(db, env, body.tags)
+    if body.visibility is not None and body.visibility != env.visibility:
+        _audit(db, "visibility", f"{owner}/{env.name}", principal, to=str(body.visibility))
+        env.visibility = body.visibility
+    catalog.refresh_environment(db, env)
+
+
+def yank(db: Session, env: Environment, owner: str, principal: Principal, ref: str,
+         reason: str | None, yanked: bool) -> Version:
+    require_role(db, env.owner_id, owner, principal, Role.WRITE)
+    version = catalog.get_version(db, env, ref)
+    version.yanked = yanked
+    version.yanked_reason = (reason or None) if yanked else None
+    _audit(db, "yank" if yanked else "unyank", f"{owner}/{env.name}@{version.version}",
+           principal, reason=reason or "")
+    catalog.refresh_environment(db, env)
+    return version
+
+
+def _refuse_public_delete(env: Environment, what: str) -> None:
+    if env.visibility != Visibility.PRIVATE:
+        raise Conflict(
+            f"Public {what} cannot be deleted: people may depend on them. Yank the version"
+            " instead (envhub yank), or make the environment private first.",
+            code="delete-public-refused",
+        )
+
+
+def _retire_files(db: Session, key: str, version: Version) -> None:
+    for f in db.scalars(select(File).where(File.version_id == version.id)):
+        if db.get(RetiredFilename, (key, f.filename)) is None:
+            db.add(RetiredFilename(environment_key=key, filename=f.filename))
+
+
+def delete_version(db: Session, env: Environment, owner: str, principal: Principal,
+                   ref: str) -> None:
+    require_role(db, env.owner_id, owner, principal, Role.ADMIN)
+    _refuse_public_delete(env, "versions")
+    version = catalog.get_version(db, env, ref)
+    key = f"{owner}/{env.normalized_name}"
+    _retire_files(db, key, version)
+    _audit(db, "delete-version", f"{key}@{version.version}", principal,
+           content_hash=version.content_hash)
+    db.delete(version)
+    catalog.refresh_environment(db, env)
+
+
+def delete_environment(db: Session, env: Environment, owner: str, principal: Principal) -> None:
+    require_role(db, env.owner_id, owner, principal, Role.ADMIN)
+    _refuse_public_delete(env, "environments")
+    key = f"{owner}/{env.normalized_name}"
+    for version in catalog.versions_of(db, env):
+        _retire_files(db, key, version)
+    _audit(db, "delete-environment", key, principal)
+    db.delete(env)
+    db.flush()
+
+
+def blob_is_referenced(db: Session, key: str) -> bool:
+    return db.scalar(select(File.id).where((File.blob_key == key) | (File.metadata_key == key))
+                     .limit(1)) is not None
+
+
+def collect_garbage(db: Session, storage: Storage, candidate_keys: list[str]) -> int:
+    """Delete content-addressed blobs no file row references any more."""
+    removed = 0
+    for key in candidate_keys:
+        if not blob_is_referenced(db, key):
+            storage.delete(key)
+            removed += 1
+    return removed
+
+
+# --- presentation -----------------------------------------------------------------------
+
+def environment_out(env: Environment, owner: str, tags: list[str], public_url: str,
+                    starred: bool = False) -> EnvironmentOut:
+    return EnvironmentOut(
+        id=env.id, owner=owner, name=env.name, full_name=f"{owner}/{env.name}",
+        visibility=env.visibility, description=env.description, tags=tags, runtime=env.runtime,
+        latest_version=env.latest_version, downloads=env.downloads, stars=env.stars,
+        starred=starred, created_at=env.created_at, updated_at=env.updated_at,
+        url=f"{public_url}/{owner}/{env.name}",
+    )
+
+
+def environments_out(db: Session, envs: list[Environment], principal: Principal | None,
+                     public_url: str) -> list[EnvironmentOut]:
+    ids = [e.id for e in envs]
+    names = catalog.owner_names(db, {e.owner_id for e in envs})
+    tags = catalog.tags_of(db, ids)
+    starred = catalog.starred_ids(db, principal, ids)
+    return [environment_out(e, names[e.owner_id], tags.get(e.id, []), public_url, e.id in starred)
+            for e in envs]
+
+
+def index_url(public_url: str, owner: str, name: str) -> str:
+    return f"{public_url}/index/{owner}/{name}/simple/"
+
+
+def with_token_placeholder(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"__token__:$HUB_TOKEN@{parts.netloc}"))
+
+
+def install_out(public_url: str, owner: str, env: Environment, version: str) -> InstallOut:
+    scoped = index_url(public_url, owner, env.normalized_name)
+    shown = scoped if env.visibility == Visibility.PUBLIC else with_token_placeholder(scoped)
+    spec = f"{env.normalized_name}=={version}"
+    return InstallOut(
+        index_url=scoped,
+        owner_index_url=f"{public_url}/index/{owner}/simple/",
+        pip=f"pip install '{spec}' --extra-index-url {shown}",
+        uv=f"uv pip install '{spec}' --extra-index-url {shown}",
+        envhub=f"envhub install {owner}/{env.name}@{version}",
+        prime=f"prime env install {owner}/{env.name}@{version}",
+    )
+
+
+def download_url(public_url: str, owner: str, env: Environment, version: str, filename: str
+                 ) -> str:
+    return (f"{public_url}/api/v1/environments/{owner}/{env.name}/versions/{version}"
+            f"/download/{quote(filename)}")
+
+
+def version_out(db: Session, env: Environment, owner: str, version: Version, public_url: str
+                ) -> VersionOut:
+    files = catalog.files_of(db, [version.id])[version.id]
+    publisher = db.get(User, version.published_by) if version.published_by else None
+    return VersionOut(
+        environment=f"{owner}/{env.name}", version=version.version,
+        content_hash=version.content_hash, runtime=version.runtime,
+        description=version.description, tags=version.tags, license=version.license,
+        requires_python=version.requires_python, dependencies=version.dependencies,
+        readme=version.readme, yanked=version.yanked, yanked_reason=version.yanked_reason,
+        created_at=version.created_at, published_by=publisher.username if publisher else None,
+        visibility=env.visibility,
+        files=[FileOut(kind=f.kind, filename=f.filename, sha256=f.sha256, size=f.size,
+                       upload_time=f.upload_time,
+                       download_url=download_url(public_url, owner, env, version.version,
+                                                 f.filename)) for f in files],
+        install=install_out(public_url, owner, env, version.version),
+    )
+
+
+def version_summaries(db: Session, env: Environment) -> list[VersionSummary]:
+    versions = catalog.versions_of(db, env)
+    files = catalog.files_of(db, [v.id for v in versions])
+    return [VersionSummary(version=v.version, content_hash=v.content_hash, runtime=v.runtime,
+                           yanked=v.yanked, yanked_reason=v.yanked_reason, created_at=v.created_at,
+                           size=sum(f.size for f in files[v.id])) for v in versions]
+
+
