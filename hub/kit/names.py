@@ -14,7 +14,7 @@ _OWNER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,37}[a-z0-9])?$")
 # an owner or environment with such a name would shadow a route.
 RESERVED = frozenset(
     {
-        "about", "account", "admin", "api", "assets", "dashboard", "docs", "environments",
+        "about", "account", "api", "assets", "dashboard", "docs", "environments",
         "environmentshub", "evals", "evaluations", "explore", "favicon.ico", "health",
         "index", "login", "logout", "me", "new", "orgs", "resolve", "robots.txt",
         "search", "secrets", "session", "settings", "signup", "simple", "static",
