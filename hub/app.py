@@ -9,13 +9,20 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.accounts.router import router as accounts_router
+from hub.evals.router import router as evals_router
 from hub.index.router import router as index_router
+from hub.jobs.dispatch import celery_dispatcher
+from hub.jobs.router import router as jobs_router
+from hub.jobs.service import Dispatcher
 from hub.kit.db import engine_for, session_factory
 from hub.kit.http import install_problem_handlers
 from hub.kit.settings import Settings, get_settings
 from hub.kit.storage import Storage, storage_from_settings
+from hub.leaderboards.router import router as leaderboards_router
+from hub.providers.router import router as providers_router
 from hub.registry.router import router as registry_router
 from hub.registry.uploads_router import router as uploads_router
+from hub.web.spa import mount_frontend
 
 API_PREFIX = "/api/v1"
 
@@ -39,6 +46,7 @@ def create_app(
     *,
     sessions: sessionmaker[Session] | None = None,
     storage: Storage | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -52,11 +60,17 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = sessions or session_factory(engine_for(settings.database_url))
     app.state.storage = storage or storage_from_settings(settings)
+    # Sends job tasks after commit; tests swap in a RecordingDispatcher.
+    app.state.job_dispatcher = dispatcher or celery_dispatcher(settings)
     install_problem_handlers(app)
 
     app.include_router(accounts_router, prefix=API_PREFIX)
     app.include_router(registry_router, prefix=API_PREFIX)
     app.include_router(uploads_router, prefix=API_PREFIX)
+    app.include_router(evals_router, prefix=API_PREFIX)
+    app.include_router(jobs_router, prefix=API_PREFIX)
+    app.include_router(providers_router, prefix=API_PREFIX)
+    app.include_router(leaderboards_router, prefix=API_PREFIX)
     app.include_router(index_router)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"])
@@ -74,4 +88,6 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # The web catalog's catch-all route: it must stay the last route registered.
+    mount_frontend(app)
     return app
