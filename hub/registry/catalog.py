@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from hub.accounts import service as accounts
 from hub.accounts.models import Namespace
 from hub.accounts.service import Principal
 from hub.kit.db import utcnow
-from hub.kit.errors import InvalidInput, NotFound
+from hub.kit.errors import Conflict, InvalidInput, NotFound
 from hub.registry.models import (
     DailyDownloads,
     Environment,
@@ -54,16 +55,21 @@ def latest(versions: list[Version]) -> Version | None:
     return max(candidates, key=_version_key) if candidates else None
 
 
-def refresh_environment(db: Session, env: Environment) -> None:
-    """Recompute what the environment shows from its versions (after publish, yank, delete)."""
+def refresh_environment(db: Session, env: Environment, *, published: bool = False) -> None:
+    """Recompute what the environment shows from its versions (after publish, yank, delete).
+
+    A publish adopts the new latest version's summary and (if none are set) its keywords
+    as tags; edits made with PATCH otherwise stick.
+    """
     db.flush()
     newest = latest(versions_of(db, env))
     env.latest_version = newest.version if newest else None
     if newest is not None:
         env.runtime = newest.runtime
-        env.description = newest.description or env.description
-        if not tags_of(db, [env.id]).get(env.id):
-            set_tags(db, env, newest.tags)
+        if published:
+            env.description = newest.description or env.description
+            if not tags_of(db, [env.id]).get(env.id):
+                set_tags(db, env, newest.tags)
     readme = newest.readme if newest else ""
     tags = " ".join(tags_of(db, [env.id]).get(env.id, []))
     env.search_text = f"{env.name} {env.name.replace('-', ' ')} {env.description} {tags} {readme}"
@@ -252,3 +258,42 @@ def daily_downloads(db: Session, env: Environment, days: int) -> list[tuple[date
         DailyDownloads.environment_id == env.id, DailyDownloads.day >= start)).tuples().all())
     return [(start + timedelta(days=i), counts.get(start + timedelta(days=i), 0))
             for i in range(days)]
+
+
+# --- lookups by id, content and reference (the prime-compat adapter speaks in these) ----
+
+_HASH_PREFIX = re.compile(r"[0-9a-f]{8,64}")
+
+
+def environment_by_id(db: Session, env_id: uuid.UUID) -> Environment | None:
+    return db.get(Environment, env_id)
+
+
+def version_with_content(db: Session, env: Environment, content_hash: str) -> Version | None:
+    """The oldest version of `env` whose source has exactly this content hash, if any."""
+    return db.scalar(select(Version).where(
+        Version.environment_id == env.id, Version.content_hash == content_hash,
+    ).order_by(Version.created_at).limit(1))
+
+
+def version_by_ref(db: Session, env: Environment, ref: str) -> Version:
+    """`latest`, a version (`0.1.0`) or a content-hash prefix of 8 to 64 hex digits.
+
+    A version number wins over a hash prefix spelled the same way (`12345678`).
+    """
+    try:
+        return get_version(db, env, ref)
+    except NotFound:
+        prefix = ref.lower()
+        if not _HASH_PREFIX.fullmatch(prefix):
+            raise
+    found = db.scalars(select(Version).where(
+        Version.environment_id == env.id, Version.content_hash.startswith(prefix, autoescape=True),
+    ).limit(2)).all()
+    if not found:
+        raise NotFound(f"{env.name} has no version '{ref}' and no version whose content hash"
+                       " starts with it.", code="version-not-found")
+    if len(found) > 1:
+        raise Conflict(f"Several versions of {env.name} have content hashes starting with"
+                       f" '{ref}'; give more digits.", code="ambiguous-version")
+    return found[0]

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.accounts import service as accounts
 from hub.accounts.models import Role, User
 from hub.accounts.service import Principal
-from hub.kit.errors import Conflict
+from hub.kit.errors import Conflict, NotFound
 from hub.kit.storage import Storage
 from hub.registry import catalog
 from hub.registry.access import require_role
+from hub.registry.archive import read_source_member
 from hub.registry.models import (
     AuditEvent,
     Environment,
     File,
+    FileKind,
     RetiredFilename,
+    SourceEntry,
     Version,
     Visibility,
 )
@@ -194,4 +201,70 @@ def version_summaries(db: Session, env: Environment) -> list[VersionSummary]:
                            yanked=v.yanked, yanked_reason=v.yanked_reason, created_at=v.created_at,
                            size=sum(f.size for f in files[v.id])) for v in versions]
 
+
+# --- source browsing and forks (used by the prime-compat adapter) ------------------------
+
+def source_entries(db: Session, version: Version) -> list[SourceEntry]:
+    return list(db.scalars(select(SourceEntry).where(SourceEntry.version_id == version.id)
+                           .order_by(SourceEntry.path)))
+
+
+def read_source_file(db: Session, storage: Storage, version: Version, path: str, max_bytes: int
+                     ) -> tuple[SourceEntry, bytes, bool]:
+    """(entry, the first `max_bytes` of the file, truncated) from the version's source archive."""
+    entry = db.get(SourceEntry, (version.id, path))
+    source = db.scalar(select(File).where(File.version_id == version.id,
+                                          File.kind == FileKind.SOURCE))
+    if entry is None or source is None:
+        raise NotFound(f"No file '{path}' in version {version.version}.", code="file-not-found")
+    with tempfile.TemporaryDirectory(prefix="envhub-src-") as tmp:
+        local = Path(tmp) / "source.tar.gz"
+        with storage.open(source.blob_key) as src, local.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        data, truncated = read_source_member(local, path, max_bytes)
+    return entry, data, truncated
+
+
+def fork_environment(db: Session, principal: Principal, env: Environment, owner: str,
+                     target_owner: str) -> tuple[Environment, Version]:
+    """Copy the latest version of a readable environment to `target_owner`, same name.
+
+    The copy shares the source's content-addressed blobs (no bytes move) and keeps its
+    visibility, so a fork never exposes what the original did not.
+    """
+    ns = accounts.get_namespace(db, target_owner)
+    require_role(db, ns.id, ns.name, principal, Role.WRITE)
+    source = catalog.get_version(db, env, "latest")
+    taken = db.scalar(select(Environment.id).where(
+        Environment.owner_id == ns.id, Environment.normalized_name == env.normalized_name))
+    if taken is not None:
+        raise Conflict(f"{ns.name}/{env.name} already exists; delete or rename it first.",
+                       code="environment-exists")
+    key = f"{ns.name}/{env.normalized_name}"
+    files = catalog.files_of(db, [source.id])[source.id]
+    for f in files:
+        if db.get(RetiredFilename, (key, f.filename)) is not None:
+            raise Conflict(f"{f.filename} was published to {key} before and deleted; filenames"
+                           " are never reused.", code="filename-retired")
+    fork = Environment(owner_id=ns.id, name=env.name, normalized_name=env.normalized_name,
+                       visibility=env.visibility, description=env.description)
+    db.add(fork)
+    db.flush()
+    copy = Version(environment_id=fork.id, version=source.version,
+                   content_hash=source.content_hash, runtime=source.runtime,
+                   description=source.description, license=source.license,
+                   requires_python=source.requires_python, dependencies=list(source.dependencies),
+                   tags=list(source.tags), readme=source.readme, published_by=principal.user_id)
+    db.add(copy)
+    db.flush()
+    for f in files:
+        db.add(File(version_id=copy.id, kind=f.kind, filename=f.filename, sha256=f.sha256,
+                    size=f.size, blob_key=f.blob_key, metadata_sha256=f.metadata_sha256,
+                    metadata_key=f.metadata_key))
+    for e in source_entries(db, source):
+        db.add(SourceEntry(version_id=copy.id, path=e.path, size=e.size, sha256=e.sha256))
+    catalog.set_tags(db, fork, catalog.tags_of(db, [env.id]).get(env.id, []))
+    _audit(db, "fork", key, principal, source=f"{owner}/{env.name}@{source.version}")
+    catalog.refresh_environment(db, fork)
+    return fork, copy
 
