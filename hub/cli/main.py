@@ -1,0 +1,62 @@
+"""The `envhub` command: operator commands here, author commands in `author.py`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hub.cli import admin
+
+app = typer.Typer(
+    name="envhub",
+    help="Environments Hub: publish, install and evaluate RL environments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(admin.app, name="admin", help="Operator commands (run on the hub's machine).")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    migrate: bool = typer.Option(True, help="Apply database migrations first."),
+) -> None:
+    """Run the hub (API, package index and web catalog)."""
+    import uvicorn
+
+    from hub.kit.migrate import upgrade
+    from hub.kit.settings import get_settings
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        upgrade(settings.database_url)
+    token = admin.bootstrap_admin(settings)
+    typer.echo(
+        f"Environments Hub listening on http://{host}:{port}  (public URL {settings.public_url})"
+    )
+    typer.echo(f"  database: {settings.database_url}\n  storage:  {settings.storage_url}")
+    if token:
+        token_file = settings.data_dir / "initial-admin-token"
+        typer.echo(f"  first admin: user 'admin', token saved to {token_file}")
+        typer.echo(
+            f"  sign in the CLI with: envhub login --url {settings.public_url}"
+            f" --token-stdin < {token_file}"
+        )
+    else:
+        typer.echo("  admin token: `envhub admin create-token <user> --scope admin`")
+    uvicorn.run("hub.asgi:app", host=host, port=port, log_level="info", proxy_headers=True)
+
+
+def _register_author_commands() -> None:
+    try:
+        from hub.cli import author
+    except ImportError as exc:  # pragma: no cover - only while a module is missing
+        print(f"author commands unavailable: {exc}", file=sys.stderr)
+        return
+    author.register(app)
+
+
+_register_author_commands()
