@@ -99,7 +99,9 @@ def push(
     ):
         # Check the login before spending time on a build.
         me = client.me()
-        owner = owner or str(me["username"])
+        owner = owner or str(me.get("username") or "")
+        if not owner:
+            raise CLIError("The hub did not say who you are.", hint="Pass --owner NAME.")
         with err_console.status("Building wheel and source archive..."):
             built = build_all(path, Path(tmp))
         name, version = built.project.name, built.project.version

@@ -269,7 +269,15 @@ class HubClient:
         response = self._send(self._api, method, path.lstrip("/"), **kwargs)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:
+            # A 200 HTML page usually means the URL points at something else (a proxy,
+            # the web app under another path), not at a hub's API.
+            raise HubConnectionError(
+                f"{response.url} did not answer with JSON; is {self.hub_url} an Environments Hub?",
+                hint="Check the URL (`envhub login --url URL` or HUB_URL).",
+            ) from exc
 
     def _env_path(self, owner: str, name: str) -> str:
         return f"environments/{_seg(owner)}/{_seg(name)}"

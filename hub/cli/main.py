@@ -22,8 +22,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(8000, help="Port to bind."),
     migrate: bool = typer.Option(True, help="Apply database migrations first."),
+    worker: bool = typer.Option(
+        True, "--worker/--no-worker", help="Without HUB_BROKER_URL: also run an embedded worker."
+    ),
+    local_model: bool = typer.Option(
+        True,
+        "--local-model/--no-local-model",
+        help="Without HUB_BROKER_URL: also serve the local model.",
+    ),
 ) -> None:
-    """Run the hub (API, package index and web catalog)."""
+    """Run the hub (API, package index and web catalog); on a single machine (no
+    HUB_BROKER_URL) also an embedded evaluation worker and the built-in local model."""
     import uvicorn
 
     from hub.kit.migrate import upgrade
@@ -47,7 +56,22 @@ def serve(
         )
     else:
         typer.echo("  admin token: `envhub admin create-token <user> --scope admin`")
-    uvicorn.run("hub.asgi:app", host=host, port=port, log_level="info", proxy_headers=True)
+    from hub.jobs.settings import get_job_settings
+    from workers.embedded import EmbeddedServices
+
+    embedded = not settings.broker_url  # with a real broker, workers run on their own
+    services = EmbeddedServices(
+        settings,
+        get_job_settings(),
+        worker=embedded and worker,
+        local_model=embedded and local_model,
+    )
+    for line in services.start():
+        typer.echo(f"  {line}")
+    try:
+        uvicorn.run("hub.asgi:app", host=host, port=port, log_level="info", proxy_headers=True)
+    finally:
+        services.stop()
 
 
 def _register_author_commands() -> None:
@@ -57,6 +81,9 @@ def _register_author_commands() -> None:
         print(f"author commands unavailable: {exc}", file=sys.stderr)
         return
     author.register(app)
+    from hub.cli import evals
+
+    evals.register(app)
 
 
 _register_author_commands()
