@@ -297,3 +297,14 @@ def version_by_ref(db: Session, env: Environment, ref: str) -> Version:
         raise Conflict(f"Several versions of {env.name} have content hashes starting with"
                        f" '{ref}'; give more digits.", code="ambiguous-version")
     return found[0]
+
+
+def popular_tags(db: Session, principal: Principal | None, limit: int) -> list[tuple[str, int]]:
+    visible = visible_filter(db, principal).with_only_columns(Environment.id)
+    rows = db.execute(
+        select(EnvironmentTag.tag, func.count().label("n"))
+        .where(EnvironmentTag.environment_id.in_(visible))
+        .group_by(EnvironmentTag.tag).order_by(func.count().desc(), EnvironmentTag.tag)
+        .limit(limit)
+    ).tuples().all()
+    return [(tag, int(n)) for tag, n in rows]

@@ -29,6 +29,7 @@ from hub.registry.schemas import (
     EnvironmentPage,
     EnvironmentPatch,
     FileContent,
+    TagCount,
     TreeEntry,
     UploadCreate,
     UploadOut,
@@ -65,6 +66,12 @@ def list_environments(
     rows, total = catalog.search(db, principal, sq)
     items = service.environments_out(db, rows, principal, settings.public_url)
     return EnvironmentPage(items=items, total=total, page=page, per_page=per_page)
+
+
+@router.get("/tags", response_model=list[TagCount])
+def tags(db: Db, principal: OptionalPrincipal, limit: int = Query(30, ge=1, le=200)
+         ) -> list[TagCount]:
+    return [TagCount(name=t, count=n) for t, n in catalog.popular_tags(db, principal, limit)]
 
 
 @router.get(ENV, response_model=EnvironmentOut)

@@ -108,6 +108,11 @@ class FileContent(BaseModel):
     truncated: bool
 
 
+class TagCount(BaseModel):
+    name: str
+    count: int
+
+
 class DailyCount(BaseModel):
     day: date
     count: int

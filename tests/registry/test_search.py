@@ -73,3 +73,15 @@ def test_stars_sort(client: TestClient, make_account: MakeAccount, tmp_path: Pat
         "/api/v1/environments", params={"starred": True}, headers=carol.headers
     ).json()
     assert [e["name"] for e in starred["items"]] == ["sudoku-solver"]
+
+
+def test_tag_counts_hide_private(client: TestClient, make_account: MakeAccount,
+                                 tmp_path: Path) -> None:
+    _seed(client, make_account, tmp_path)
+    dave = make_account("dave")
+    publish(client, dave.headers, "dave", build(tmp_path / "p", "hidden", keywords=["secret"]),
+            visibility="private")
+    counts = {t["name"]: t["count"] for t in client.get("/api/v1/tags").json()}
+    assert counts == {"games": 2, "logic": 1, "math": 1}
+    mine = {t["name"] for t in client.get("/api/v1/tags", headers=dave.headers).json()}
+    assert "secret" in mine
