@@ -1,3 +1,9 @@
 from __future__ import annotations
 
-pytest_plugins = ["tests.support.db", "tests.support.s3", "tests.support.hub", "tests.support.live"]
+pytest_plugins = [
+    "tests.support.db",
+    "tests.support.s3",
+    "tests.support.hub",
+    "tests.support.live",
+    "tests.support.browser",
+]
