@@ -88,12 +88,13 @@ def argv_for(spec: SandboxSpec, *, bwrap: str = "bwrap", prlimit: str = "prlimit
     for name in ETC_ALLOWLIST:
         if Path("/etc", name).exists():
             cmd += _bind("--ro-bind", Path("/etc", name), f"/etc/{name}")
+    # tmpfs before every bind below, so a bind destination under /tmp (a venv or an
+    # interpreter living there, a user bind) is not hidden by it.
+    cmd += ["--size", str(spec.tmpfs_bytes), "--tmpfs", SANDBOX_TMP]
     prefix = interpreter_prefix(venv)
     if not prefix.is_relative_to("/usr"):
         cmd += _bind("--ro-bind", prefix, str(prefix))
     cmd += _bind("--ro-bind", venv, str(venv))
-    # tmpfs before user binds, so a bind destination under /tmp is not hidden by it.
-    cmd += ["--size", str(spec.tmpfs_bytes), "--tmpfs", SANDBOX_TMP]
     # /proc read-only: bwrap only covers /proc/sys when its access(W_OK) probe says it is
     # writable, which it does not for the directory, yet its 0644 files ARE writable to host
     # kuid 0 (sysctl checks euid, not capabilities): measured here, a sandboxed write to
