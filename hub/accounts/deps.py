@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.accounts import sessions
 from hub.accounts.models import TokenScope
@@ -41,15 +42,23 @@ def _credentials(request: Request) -> str | None:
     raise Unauthorized("Use 'Authorization: Bearer <token>'.", code="invalid-token")
 
 
-def optional_principal(
+async def optional_principal(
     request: Request,
-    db: Annotated[Session, Depends(get_db)],
     settings: Annotated[Settings, Depends(get_settings_dep)],
 ) -> Principal | None:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     secret = _credentials(request)
+    if secret is None and not request.cookies.get(sessions.COOKIE_NAME):
+        request.state.principal = None
+        return None  # anonymous (pip, uv, browsers): no database work, no threadpool hop
+    db = await get_db(request)
+    return await run_in_threadpool(_resolve_principal, request, db, settings, secret)
+
+
+def _resolve_principal(request: Request, db: Session, settings: Settings,
+                       secret: str | None) -> Principal | None:
     principal: Principal | None = None
     if secret is not None:
         principal = authenticate_token(db, secret, secret_key=settings.secret_key)

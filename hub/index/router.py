@@ -12,10 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.accounts import service as accounts
 from hub.accounts.deps import OptionalPrincipal
+from hub.accounts.service import Principal
 from hub.index.service import (
+    STAMPS,
     PageCache,
     Rendered,
     project_cache_key,
@@ -67,7 +70,21 @@ def _project_page(request: Request, db: Session, settings: Settings, owner: str,
     if page is None:
         page = render_project(db, env, base, as_json)
         _cache.put(key, page)
+    if env.visibility == Visibility.PUBLIC:
+        STAMPS.put((owner.lower(), env.normalized_name), env)
     return _respond(request, page, env.visibility == Visibility.PRIVATE)
+
+
+def _hot_public_page(request: Request, settings: Settings, owner: str, project: str
+                     ) -> Response | None:
+    """An anonymous request for a public page seen within the stamp TTL: no database."""
+    normalized = normalize_project(project)
+    stamp = STAMPS.get((owner.lower(), normalized), settings.index_stamp_ttl_seconds)
+    if stamp is None:
+        return None
+    base = f"{settings.public_url}/index/{owner}/files/{normalized}"
+    page = _cache.get((stamp[0], stamp[1], base, wants_json(request.headers.get("accept"))))
+    return None if page is None else _respond(request, page, False)
 
 
 @router.get("/{owner}/{name}/simple/", summary="Package-scoped index root")
@@ -79,8 +96,19 @@ def scoped_root(owner: str, name: str, request: Request, db: Db, principal: Opti
 
 
 @router.get("/{owner}/{name}/simple/{project}/", summary="Package-scoped project page")
-def scoped_project(owner: str, name: str, project: str, request: Request, db: Db,
-                   principal: OptionalPrincipal, settings: SettingsDep) -> Response:
+async def scoped_project(owner: str, name: str, project: str, request: Request,
+                         principal: OptionalPrincipal, settings: SettingsDep) -> Response:
+    if principal is None and normalize_project(project) == normalize_project(name):
+        hot = _hot_public_page(request, settings, owner, project)
+        if hot is not None:
+            return hot
+    db = await get_db(request)
+    return await run_in_threadpool(_scoped_project, request, db, settings, owner, name,
+                                   project, principal)
+
+
+def _scoped_project(request: Request, db: Session, settings: Settings, owner: str, name: str,
+                    project: str, principal: Principal | None) -> Response:
     env = readable_env(db, owner, name, principal)
     if normalize_project(project) != env.normalized_name:
         raise NotFound(f"This index serves only '{env.normalized_name}'.",
@@ -98,8 +126,19 @@ def owner_root(owner: str, request: Request, db: Db, principal: OptionalPrincipa
 
 
 @router.get("/{owner}/simple/{project}/", summary="Owner-wide project page")
-def owner_project(owner: str, project: str, request: Request, db: Db,
-                  principal: OptionalPrincipal, settings: SettingsDep) -> Response:
+async def owner_project(owner: str, project: str, request: Request,
+                        principal: OptionalPrincipal, settings: SettingsDep) -> Response:
+    if principal is None:
+        hot = _hot_public_page(request, settings, owner, project)
+        if hot is not None:
+            return hot
+    db = await get_db(request)
+    return await run_in_threadpool(_owner_project, request, db, settings, owner, project,
+                                   principal)
+
+
+def _owner_project(request: Request, db: Session, settings: Settings, owner: str,
+                   project: str, principal: Principal | None) -> Response:
     env = readable_env(db, owner, project, principal)
     return _project_page(request, db, settings, owner, env)
 

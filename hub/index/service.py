@@ -14,12 +14,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
+from time import monotonic
 from urllib.parse import quote
 
 from packaging.version import Version as PepVersion
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, object_session
 
+from hub.kit.db import after_commit
 from hub.registry.models import Environment, File, FileKind, Version
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -150,3 +152,41 @@ class PageCache:
 def project_cache_key(env: Environment, files_base: str, as_json: bool
                       ) -> tuple[uuid.UUID, datetime, str, bool]:
     return (env.id, env.updated_at, files_base, as_json)
+
+
+class StampCache:
+    """(owner, project) -> (environment id, updated_at) of public environments, briefly.
+
+    With it an anonymous request for a hot public page needs no database at all: the stamp
+    names the cached page. Any ORM change to an Environment clears it when its transaction
+    commits (see `_forget_stamps`); another hub process may serve a page up to `ttl`
+    seconds old, well inside the `max-age=60` public pages already carry.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], tuple[float, uuid.UUID, datetime]] = {}
+
+    def get(self, key: tuple[str, str], ttl: float) -> tuple[uuid.UUID, datetime] | None:
+        found = self._items.get(key)
+        if found is None or ttl <= 0 or monotonic() - found[0] > ttl:
+            return None
+        return found[1], found[2]
+
+    def put(self, key: tuple[str, str], env: Environment) -> None:
+        if len(self._items) > 10_000:
+            self._items.clear()
+        self._items[key] = (monotonic(), env.id, env.updated_at)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+STAMPS = StampCache()
+
+
+@event.listens_for(Environment, "after_update")
+@event.listens_for(Environment, "after_delete")
+def _forget_stamps(_mapper: object, _connection: object, target: Environment) -> None:
+    session = object_session(target)
+    if session is not None:
+        after_commit(session, STAMPS.clear)

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
-def get_db(request: Request) -> Session:
+async def get_db(request: Request) -> Session:
+    # async: making a Session touches no database (it connects on first use), so this
+    # dependency needs no threadpool hop.
     session: Session | None = getattr(request.state, "db", None)
     if session is None:
         session = request.app.state.session_factory()
@@ -56,9 +58,11 @@ class TransactionalRoute(APIRoute):
             try:
                 response = await handler(request)
             except BaseException:
-                await run_in_threadpool(_finish, request, False)
+                if getattr(request.state, "db", None) is not None:
+                    await run_in_threadpool(_finish, request, False)
                 raise
-            await run_in_threadpool(_finish, request, response.status_code < 400)
+            if getattr(request.state, "db", None) is not None:  # no session, nothing to end
+                await run_in_threadpool(_finish, request, response.status_code < 400)
             return response
 
         return run

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     max_source_file_bytes: int = 1024 * 1024
     upload_url_ttl_seconds: int = 3600
     pending_upload_ttl_seconds: int = 24 * 3600
+    index_stamp_ttl_seconds: float = Field(
+        1.0, description="How long an anonymous index request may trust a public project's"
+        " last-seen version stamp without asking the database (0 = always ask)")
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

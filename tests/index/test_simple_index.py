@@ -86,3 +86,19 @@ def test_accept_negotiation_prefers_html_when_ranked_higher(
     r = client.get("/index/alice/my-env/simple/my-env/",
                    headers={"Accept": f"{JSON}, application/vnd.pypi.simple.v1+html;q=0.1"})
     assert r.headers["content-type"] == JSON
+
+
+def test_hot_public_page_follows_changes_at_once(client: TestClient, make_account: MakeAccount,
+                                                 tmp_path: Path) -> None:
+    """The in-memory fast path must never outlive a change made in this process."""
+    alice = make_account("alice")
+    publish(client, alice.headers, "alice", build(tmp_path / "1", "hot-env", "0.1.0"))
+    page = "/index/alice/hot-env/simple/hot-env/"
+    assert "0.1.0" in client.get(page).text
+    assert "0.1.0" in client.get(page).text  # now served from the stamp cache
+    publish(client, alice.headers, "alice", build(tmp_path / "2", "hot-env", "0.2.0"))
+    assert "hot_env-0.2.0-py3-none-any.whl" in client.get(page).text
+    client.patch("/api/v1/environments/alice/hot-env", json={"visibility": "private"},
+                 headers=alice.headers)
+    assert client.get(page).status_code == 404
+    assert client.get("/index/alice/simple/hot-env/").status_code == 404
