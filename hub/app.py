@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.accounts.router import router as accounts_router
+from hub.compat.prime import router as prime_router
 from hub.evals.router import router as evals_router
 from hub.index.router import router as index_router
 from hub.jobs.dispatch import celery_dispatcher
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(providers_router, prefix=API_PREFIX)
     app.include_router(leaderboards_router, prefix=API_PREFIX)
     app.include_router(index_router)
+    app.include_router(prime_router)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -367,6 +367,7 @@ def worker(
         ),
     ] = False,
     loglevel: Annotated[str, typer.Option("--loglevel")] = "INFO",
+    pool: Annotated[str, typer.Option("--pool", help="prefork | threads | solo")] = "prefork",
 ) -> None:
     """Run a Celery worker against HUB_BROKER_URL (Redis) for real deployments."""
     import os
@@ -380,6 +381,7 @@ def worker(
         concurrency=concurrency,
         beat=beat,
         loglevel=loglevel,
+        pool=pool,
     )
     os.execv(argv[0], argv)  # noqa: S606 - replace this process: signals reach Celery
 

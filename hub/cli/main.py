@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -68,6 +69,13 @@ def serve(
     )
     for line in services.start():
         typer.echo(f"  {line}")
+
+    def _exit(signum: int, _frame: object) -> None:
+        # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python
+        # (instead of the default handler) lets `finally` stop the children.
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
     try:
         uvicorn.run("hub.asgi:app", host=host, port=port, log_level="info", proxy_headers=True)
     finally:

@@ -1,0 +1,1 @@
+"""Adapters that speak other registries' wire protocols over the hub's own services."""
