@@ -31,6 +31,13 @@ def serve(
         "--local-model/--no-local-model",
         help="Without HUB_BROKER_URL: also serve the local model.",
     ),
+    workers: int = typer.Option(
+        1, envvar="HUB_WORKERS", min=1, help="API processes (uvicorn workers); about one per core."
+    ),
+    access_log: bool = typer.Option(
+        True, "--access-log/--no-access-log", envvar="HUB_ACCESS_LOG",
+        help="Log every request (costs CPU under load).",
+    ),
 ) -> None:
     """Run the hub (API, package index and web catalog); on a single machine (no
     HUB_BROKER_URL) also an embedded evaluation worker and the built-in local model."""
@@ -77,7 +84,10 @@ def serve(
 
     signal.signal(signal.SIGTERM, _exit)
     try:
-        uvicorn.run("hub.asgi:app", host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(
+            "hub.asgi:app", host=host, port=port, log_level="info", proxy_headers=True,
+            workers=workers, access_log=access_log,
+        )
     finally:
         services.stop()
 

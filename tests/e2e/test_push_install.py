@@ -31,13 +31,13 @@ def _fresh_venv(path: Path) -> Path:
 def published(live_hub: LiveHub, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("authors")
     token = live_hub.admin_token("alice")
-    live_hub.envhub("init", "demo-env", "--path", str(tmp / "demo-env"))
+    live_hub.envhub("init", "demo-env", "--path", str(tmp))
     # Ignored files must not be published.
     (tmp / "demo-env" / "logs").mkdir()
     (tmp / "demo-env" / "logs" / "run.txt").write_text("scratch")
     pushed = live_hub.envhub("push", str(tmp / "demo-env"), token=token)
     assert f"{live_hub.url}/alice/demo-env" in pushed.stdout
-    live_hub.envhub("init", "secret-env", "--v0", "--path", str(tmp / "secret-env"))
+    live_hub.envhub("init", "secret-env", "--v0", "--path", str(tmp))
     live_hub.envhub("push", str(tmp / "secret-env"), "--private", token=token)
     return {"token": token}
 
