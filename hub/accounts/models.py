@@ -10,10 +10,10 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.kit.db import Base, CreatedMixin, IdMixin
+from hub.kit.db import Base, CreatedMixin, IdMixin, string_enum
 
 
 class NamespaceKind(enum.StrEnum):
@@ -44,16 +44,12 @@ class TokenScope(enum.StrEnum):
     ADMIN = "admin"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e])
-
 
 class Namespace(IdMixin, CreatedMixin, Base):
     __tablename__ = "namespaces"
 
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[NamespaceKind] = mapped_column(_enum(NamespaceKind, "namespace_kind"))
+    kind: Mapped[NamespaceKind] = mapped_column(string_enum(NamespaceKind, "namespace_kind"))
 
 
 class User(CreatedMixin, Base):
@@ -87,7 +83,7 @@ class Membership(CreatedMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[Role] = mapped_column(_enum(Role, "member_role"))
+    role: Mapped[Role] = mapped_column(string_enum(Role, "member_role"))
 
 
 class ApiToken(IdMixin, CreatedMixin, Base):
@@ -100,7 +96,7 @@ class ApiToken(IdMixin, CreatedMixin, Base):
     # Only a keyed hash of the secret is stored; the prefix lets people recognise a token.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
-    scope: Mapped[TokenScope] = mapped_column(_enum(TokenScope, "token_scope"))
+    scope: Mapped[TokenScope] = mapped_column(string_enum(TokenScope, "token_scope"))
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

@@ -12,10 +12,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.kit.db import Base, CreatedMixin, IdMixin, utcnow
+from hub.kit.db import Base, CreatedMixin, IdMixin, string_enum, utcnow
 
 
 class JobState(enum.StrEnum):
@@ -58,10 +58,6 @@ class Queue(enum.StrEnum):
     MAINTENANCE = "maintenance"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e])
-
 
 class Job(IdMixin, CreatedMixin, Base):
     __tablename__ = "jobs"
@@ -70,7 +66,9 @@ class Job(IdMixin, CreatedMixin, Base):
     kind: Mapped[str] = mapped_column(String(32))
     queue: Mapped[str] = mapped_column(String(32))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"), default=JobState.QUEUED)
+    state: Mapped[JobState] = mapped_column(
+        string_enum(JobState, "job_state"), default=JobState.QUEUED
+    )
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
     # When the task message was last handed to the broker: a queued job whose message

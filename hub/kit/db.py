@@ -7,6 +7,7 @@ transaction lands (sending Celery tasks) is registered with `after_commit`.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Uuid, create_engine, event
+from sqlalchemy import DateTime, Enum, MetaData, Uuid, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -49,6 +50,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def string_enum(cls: type[enum.Enum], name: str) -> Enum:
+    """Enums stored as their string values in a VARCHAR: portable, and adding a member
+    needs no ALTER TYPE."""
+    return Enum(cls, name=name, native_enum=False, length=16,
+                values_callable=lambda e: [m.value for m in e])
 
 
 class Base(DeclarativeBase):

@@ -7,10 +7,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.kit.db import Base, CreatedMixin, IdMixin, utcnow
+from hub.kit.db import Base, CreatedMixin, IdMixin, string_enum, utcnow
 
 
 class Visibility(enum.StrEnum):
@@ -35,10 +35,6 @@ class UploadState(enum.StrEnum):
     FAILED = "failed"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e])
-
 
 class Environment(IdMixin, CreatedMixin, Base):
     __tablename__ = "environments"
@@ -47,9 +43,11 @@ class Environment(IdMixin, CreatedMixin, Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     normalized_name: Mapped[str] = mapped_column(String(100), index=True)
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility, "visibility"))
+    visibility: Mapped[Visibility] = mapped_column(string_enum(Visibility, "visibility"))
     description: Mapped[str] = mapped_column(Text, default="")
-    runtime: Mapped[Runtime] = mapped_column(_enum(Runtime, "runtime"), default=Runtime.UNKNOWN)
+    runtime: Mapped[Runtime] = mapped_column(
+        string_enum(Runtime, "runtime"), default=Runtime.UNKNOWN
+    )
     latest_version: Mapped[str | None] = mapped_column(String(64))
     # Denormalised for search: name, description, tags and the latest README.
     search_text: Mapped[str] = mapped_column(Text, default="")
@@ -76,7 +74,7 @@ class Version(IdMixin, CreatedMixin, Base):
     )
     version: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
-    runtime: Mapped[Runtime] = mapped_column(_enum(Runtime, "runtime"))
+    runtime: Mapped[Runtime] = mapped_column(string_enum(Runtime, "runtime"))
     description: Mapped[str] = mapped_column(Text, default="")
     license: Mapped[str | None] = mapped_column(String(200))
     requires_python: Mapped[str | None] = mapped_column(String(100))
@@ -96,7 +94,7 @@ class File(IdMixin, Base):
     version_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("versions.id", ondelete="CASCADE"), index=True
     )
-    kind: Mapped[FileKind] = mapped_column(_enum(FileKind, "file_kind"))
+    kind: Mapped[FileKind] = mapped_column(string_enum(FileKind, "file_kind"))
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
@@ -129,8 +127,8 @@ class Upload(IdMixin, CreatedMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     version: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str | None] = mapped_column(String(64))
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility, "visibility"))
-    state: Mapped[UploadState] = mapped_column(_enum(UploadState, "upload_state"), index=True)
+    visibility: Mapped[Visibility] = mapped_column(string_enum(Visibility, "visibility"))
+    state: Mapped[UploadState] = mapped_column(string_enum(UploadState, "upload_state"), index=True)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(index=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -141,7 +139,7 @@ class UploadFile(IdMixin, Base):
     __table_args__ = (UniqueConstraint("upload_id", "kind"),)
 
     upload_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
-    kind: Mapped[FileKind] = mapped_column(_enum(FileKind, "file_kind"))
+    kind: Mapped[FileKind] = mapped_column(string_enum(FileKind, "file_kind"))
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
