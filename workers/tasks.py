@@ -38,6 +38,7 @@ from hub.kit.settings import Settings, get_settings
 from hub.kit.storage import Storage, storage_from_settings
 
 if TYPE_CHECKING:
+    from workers.gateway import UsageRecord
     from workers.sandbox import SandboxBackend
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,10 @@ def hosted_runner(request: RunRequest, *, on_sample: Callable[[dict[str, Any]], 
         sock_dir = Path(tempfile.mkdtemp(prefix="envhub-gw-"))
         stack.callback(shutil.rmtree, sock_dir, True)
         socket_path = sock_dir / "model.sock"
-        stack.enter_context(ModelGateway(socket_path, upstream, key, request.model,
-                                         Budget(max_tokens=request.max_tokens_budget)))
+        budget = Budget(max_requests=request.max_requests_budget,
+                        max_tokens=request.max_tokens_budget)
+        stack.enter_context(ModelGateway(socket_path, upstream, key, request.model, budget,
+                                         usage_sink=_usage_logger(request.log_path)))
         outcome = run_evaluation(
             spec, venv=venv, gateway_socket=socket_path, work_dir=request.workdir / "run",
             log_path=request.log_path, backend=_sandbox(),
@@ -120,6 +123,21 @@ def hosted_runner(request: RunRequest, *, on_sample: Callable[[dict[str, Any]], 
             cancel=cancel, already_done=request.skip)
     status = "completed" if outcome.status == "ok" else outcome.status
     return RunOutcome(status, _kebab(outcome.error_code), outcome.error_message)
+
+
+def _usage_logger(log_path: Path) -> Callable[[UsageRecord], None]:
+    """Record every model request in the job's log, which users tail while it runs."""
+    lock = threading.Lock()
+
+    def write(record: UsageRecord) -> None:
+        note = " (estimated)" if record.estimated else ""
+        line = (f"[gateway] request {record.request_index}: HTTP {record.status},"
+                f" {record.prompt_tokens}+{record.completion_tokens} tokens{note},"
+                f" {record.latency_s:.2f}s" + (f", {record.error}" if record.error else "") + "\n")
+        with lock, log_path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+
+    return write
 
 
 def _kebab(code: str | None) -> str | None:

@@ -77,6 +77,7 @@ class RunRequest:
     # (example_id, rollout_index) already stored by an earlier attempt: do not redo them.
     skip: frozenset[tuple[str, int]] = field(default_factory=frozenset)
     provider_kind: str = "openai"  # "vllm": the GPU worker serves the model itself
+    max_requests_budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def _prepare(db: Session, settings: Settings, jobs: JobSettings, job: Job, attem
         max_concurrency=int(spec.get("max_concurrency") or 1),
         timeout_s=float(spec.get("timeout_s") or 3600),
         seed=spec.get("seed"), max_tokens_budget=spec.get("max_tokens_budget"),
+        max_requests_budget=spec.get("max_requests_budget"),
         workdir=workdir, log_path=workdir / "job.log", skip=skip, provider_kind=model.kind)
     return _Context(request, ev.id, token_id, model)
 

@@ -23,6 +23,8 @@ class EvalCreate(BaseModel):
     timeout_s: float = Field(3600.0, ge=10, le=7 * 24 * 3600)
     seed: int | None = None
     max_tokens_budget: int | None = Field(None, ge=1, description="total token budget")
+    max_requests_budget: int | None = Field(
+        None, ge=1, description="most chat-completion requests the gateway will forward")
 
 
 class Aggregates(BaseModel):

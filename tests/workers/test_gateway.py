@@ -393,3 +393,19 @@ def test_socket_is_world_writable_and_stale_sockets_are_replaced(
     with pytest.raises(FileExistsError):
         ModelGateway(regular, upstream[0], None, JOB_MODEL, Budget(), None).start()
     assert regular.read_text() == "keep me"
+
+
+def test_usage_logger_writes_one_line_per_request(tmp_path: Path) -> None:
+    from workers.gateway import UsageRecord
+    from workers.tasks import _usage_logger
+
+    log = tmp_path / "job.log"
+    write = _usage_logger(log)
+    write(UsageRecord(request_index=0, prompt_tokens=12, completion_tokens=5, latency_s=0.5,
+                      status=200))
+    write(UsageRecord(request_index=1, prompt_tokens=3, completion_tokens=0, latency_s=0.1,
+                      status=429, error="budget_exceeded", estimated=True))
+    lines = log.read_text().splitlines()
+    assert lines[0] == "[gateway] request 0: HTTP 200, 12+5 tokens, 0.50s"
+    assert lines[1] == ("[gateway] request 1: HTTP 429, 3+0 tokens (estimated), 0.10s,"
+                        " budget_exceeded")
