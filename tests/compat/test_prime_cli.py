@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from hub.accounts.models import Namespace
 from hub.kit.contenthash import content_hash_of_dir
 from hub.kit.signing import sign
 from hub.registry.models import Environment, File, FileKind, SourceEntry, Version
@@ -35,7 +36,9 @@ def _json(out: str) -> Any:
 
 def _version_rows(world: World, owner: str, name: str) -> list[Version]:
     with world.sessions() as db:
-        env = db.scalar(select(Environment).where(Environment.normalized_name == name))
+        # By owner too: after `prime fork`, bob has an environment of the same name.
+        env = db.scalar(select(Environment).join(Namespace, Namespace.id == Environment.owner_id)
+                        .where(Environment.normalized_name == name, Namespace.name == owner))
         assert env is not None, f"{owner}/{name} is not in the database"
         return list(db.scalars(select(Version).where(Version.environment_id == env.id)
                                .order_by(Version.created_at)))

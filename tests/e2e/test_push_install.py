@@ -32,7 +32,9 @@ def published(live_hub: LiveHub, tmp_path_factory: pytest.TempPathFactory) -> di
     tmp = tmp_path_factory.mktemp("authors")
     token = live_hub.admin_token("alice")
     live_hub.envhub("init", "demo-env", "--path", str(tmp))
-    # Ignored files must not be published.
+    # Files the author's .gitignore ignores must not be published.
+    with (tmp / "demo-env" / ".gitignore").open("a") as fh:
+        fh.write("logs/\n")
     (tmp / "demo-env" / "logs").mkdir()
     (tmp / "demo-env" / "logs" / "run.txt").write_text("scratch")
     pushed = live_hub.envhub("push", str(tmp / "demo-env"), token=token)
@@ -102,7 +104,10 @@ def test_private_install_needs_the_token_in_the_index_url(
     proc = _run(UV, "pip", "install", "--python", str(python), "secret-env", "--no-deps",
                 "--index-url", with_token)
     assert proc.returncode == 0, proc.stderr
-    assert _run(str(python), "-c", "import secret_env").returncode == 0
+    # --no-deps keeps this test off PyPI; the distribution itself must be installed.
+    found = _run(str(python), "-c",
+                 "import importlib.metadata as m; print(m.version('secret-env'))")
+    assert found.returncode == 0 and found.stdout.strip() == "0.1.0", found.stderr
 
 
 def test_envhub_info_and_pull(live_hub: LiveHub, published: dict[str, str],

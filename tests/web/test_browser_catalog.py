@@ -35,7 +35,7 @@ def site(live_hub: LiveHub, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     headers = {"Authorization": f"Bearer {carol}"}
     with httpx.Client(base_url=live_hub.url, timeout=60) as client:
         for name, desc, tags in [
-            ("arith-web", "Arithmetic word problems for tiny models", ["math"]),
+            ("arith-web", "Zanzibar arithmetic word problems for tiny models", ["math"]),
             ("wordle-web", "Wordle against a rubric", ["games"]),
         ]:
             r = publish(client, headers, "carol",  # type: ignore[arg-type]
@@ -71,9 +71,9 @@ def _sign_in(page: Page) -> None:
 def test_search_open_copy_and_star(page: Page) -> None:
     _sign_in(page)
     page.goto("/")
-    page.get_by_test_id("search-input").first.fill("arithmetic")
+    page.get_by_test_id("search-input").first.fill("zanzibar")
     page.get_by_test_id("search-input").first.press("Enter")
-    expect(page).to_have_url(re.compile(r"/environments\?.*q=arithmetic"))
+    expect(page).to_have_url(re.compile(r"/environments\?.*q=zanzibar"))
     rows = page.get_by_test_id("env-row")
     expect(rows).to_have_count(1)
     page.screenshot(path=screenshot_path("catalog-search"))
