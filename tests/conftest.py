@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.support.s3",
     "tests.support.hub",
     "tests.support.live",
+    "tests.support.live_worker",
     "tests.support.browser",
 ]

@@ -117,6 +117,7 @@ describe("environment page", () => {
       envRoutes({
         "POST /api/v1/evals": () => json({ id: "ev-42" }, 201),
         "GET /api/v1/evals/ev-42": { ...(await import("./test/fixtures")).evalRun, id: "ev-42" },
+        "GET /api/v1/evals/ev-42/logs": (await import("./test/fixtures")).evalLog,
         "GET /api/v1/evals/ev-42/samples": { items: [], total: 0, page: 1, per_page: 20 },
       }),
     );

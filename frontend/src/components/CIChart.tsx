@@ -3,7 +3,8 @@ import type { LeaderboardRow } from "../api/types";
 import { formatReward } from "../lib/format";
 
 /** Wide: model names left of the bars. Compact (narrow containers, e.g. phones): names above. */
-const WIDE = { rowH: 26, left: 170, width: 640, labelDy: 4 };
+// `left` fits a 26-character label (the longest before "…") at 12px in wide fonts (DejaVu Sans).
+const WIDE = { rowH: 26, left: 200, width: 640, labelDy: 4 };
 const COMPACT = { rowH: 40, left: 12, width: 360, labelDy: -9 };
 const COMPACT_BELOW_PX = 520;
 const TOP = 8;

@@ -30,17 +30,19 @@ describe("<LeaderboardTable>", () => {
     expect(within(trs[2]).getByText("0.200–0.420")).toBeTruthy();
   });
 
-  it("links each row to the version it was measured on", () => {
+  it("links each row to the version it was measured on and to its evaluation", () => {
     renderWithRouter(<LeaderboardTable rows={rows} owner="alice" name="gsm8k" />);
-    const link = within(screen.getAllByTestId("leaderboard-row")[0]).getByRole("link", { name: "0.2.0" });
+    const row = screen.getAllByTestId("leaderboard-row")[0];
+    const link = within(row).getByRole("link", { name: "0.2.0" });
     expect(link.getAttribute("href")).toBe("/alice/gsm8k/v/0.2.0");
+    expect(within(row).getByRole("link", { name: "openai/gpt-x" }).getAttribute("href")).toBe("/evals/ev-openai-gpt-x");
   });
 
   it("shows optional columns only when some row has them", () => {
-    const withPass = [{ ...rows[0], pass_at_k: { "1": 0.5, "4": 0.75 }, mean_tokens: 321.4, cost: 0.0123 }, rows[1]];
+    const withPass = [{ ...rows[0], pass_at_k: 0.75, mean_tokens: 321.4, cost: 0.0123 }, rows[1]];
     renderWithRouter(<LeaderboardTable rows={withPass} owner="alice" name="gsm8k" />);
     expect(screen.getByRole("columnheader", { name: "pass@k" })).toBeTruthy();
-    expect(screen.getByText("@1 0.50, @4 0.75")).toBeTruthy();
+    expect(screen.getByText("0.75")).toBeTruthy();
     expect(screen.getByText("321")).toBeTruthy();
   });
 });

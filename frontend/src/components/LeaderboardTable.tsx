@@ -3,10 +3,7 @@ import type { LeaderboardRow } from "../api/types";
 import { formatDate, formatNumber, formatPercent, formatReward, rankRange, shortHash } from "../lib/format";
 
 function passAtK(p: LeaderboardRow["pass_at_k"]): string {
-  if (p === null || p === undefined) return "—";
-  if (typeof p === "number") return formatReward(p, 2);
-  const entries = Object.entries(p).sort(([a], [b]) => Number(a) - Number(b));
-  return entries.length ? entries.map(([k, v]) => `@${k} ${formatReward(v, 2)}`).join(", ") : "—";
+  return p === null || p === undefined ? "—" : formatReward(p, 2);
 }
 
 export function sortLeaderboard(rows: LeaderboardRow[]): LeaderboardRow[] {
@@ -15,7 +12,7 @@ export function sortLeaderboard(rows: LeaderboardRow[]): LeaderboardRow[] {
 
 /** The leaderboard of one environment. Ranks are ranges where intervals overlap ("1–2"). */
 export function LeaderboardTable({ rows, owner, name }: { rows: LeaderboardRow[]; owner: string; name: string }) {
-  const hasPass = rows.some((r) => typeof r.pass_at_k === "number" || (r.pass_at_k && Object.keys(r.pass_at_k).length > 0));
+  const hasPass = rows.some((r) => typeof r.pass_at_k === "number");
   const hasTokens = rows.some((r) => r.mean_tokens !== null && r.mean_tokens !== undefined);
   const hasCost = rows.some((r) => r.cost !== null && r.cost !== undefined);
   return (
@@ -59,7 +56,7 @@ export function LeaderboardTable({ rows, owner, name }: { rows: LeaderboardRow[]
                 {rankRange(r.rank_low, r.rank_high)}
               </td>
               <th scope="row" className="model">
-                {r.eval_id ? <Link to={`/evals/${encodeURIComponent(String(r.eval_id))}`}>{r.model}</Link> : r.model}{" "}
+                {r.evaluation_id ? <Link to={`/evals/${encodeURIComponent(String(r.evaluation_id))}`}>{r.model}</Link> : r.model}{" "}
                 {r.verified ? (
                   <span className="badge badge-ok" title="Run by the hub (hosted evaluation)">
                     verified

@@ -68,7 +68,7 @@ function SampleRow({ s }: { s: Sample }) {
           )}
           {(Object.keys(s.metrics ?? {}).length > 0 || tokens != null || s.latency_s != null) && (
             <dl className="facts facts-inline">
-              {Object.entries(s.metrics).map(([k, v]) => (
+              {Object.entries(s.metrics ?? {}).map(([k, v]) => (
                 <div key={k}>
                   <dt>{k}</dt>
                   <dd>{formatReward(v)}</dd>
@@ -165,11 +165,17 @@ export default function EvalPage() {
   const reload = run.reload;
   useEffect(() => {
     if (!initialStatus || isTerminal(initialStatus)) return;
-    return followEval(id, {
-      onStatus: (e) => setLive((prev) => ({ status: e.status, progress: e.progress ?? prev?.progress })),
-      onLog: (e) => setLog((prev) => (e.replace ? e.lines : [...(prev ?? run.data?.log_tail ?? []), ...e.lines]).slice(-LOG_LINES)),
-      onDone: () => reload(),
-    });
+    // The stream continues the log from where the tail loaded with the run ends.
+    return followEval(
+      id,
+      {
+        onStatus: (e) => setLive((prev) => ({ status: e.status, progress: e.progress ?? prev?.progress })),
+        onLog: (e) => setLog((prev) => (e.replace ? e.lines : [...(prev ?? run.data?.log_tail ?? []), ...e.lines]).slice(-LOG_LINES)),
+        onDone: () => reload(),
+      },
+      3000,
+      run.data?.log_offset ?? 0,
+    );
     // follow once per run id / loaded state, not on every log line
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id, initialStatus, reload]);

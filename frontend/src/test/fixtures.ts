@@ -1,4 +1,4 @@
-import type { Environment, Eval, LeaderboardRow, Sample, User, Version, VersionSummary } from "../api/types";
+import type { Environment, EvalLog, EvalOut, LeaderboardRow, Sample, User, Version, VersionSummary } from "../api/types";
 
 export const user: User = { id: "u1", username: "alice", email: "alice@example.com", is_admin: false, created_at: "2025-01-01T00:00:00Z" };
 
@@ -75,32 +75,67 @@ export function lbRow(model: string, mean: number, low: number, high: number, ra
     verified: true,
     rank_low: rankLow,
     rank_high: rankHigh,
+    evaluation_id: `ev-${model.replace("/", "-")}`,
   };
 }
 
-export const evalRun: Eval = {
+/** An evaluation as the hub sends it (GET /api/v1/evals/{id}). */
+export const evalRun: EvalOut = {
   id: "ev-123456789",
   environment: "alice/gsm8k",
   version: "0.2.0",
   content_hash: version.content_hash,
+  runtime: "v1",
   model: "local/smollm2-135m",
+  provider: "local",
   verified: true,
-  num_examples: 5,
-  rollouts_per_example: 2,
-  sampling_args: { temperature: 0.7, max_tokens: 256 },
+  source: "hosted",
   status: "succeeded",
-  progress: { completed: 10, total: 10 },
-  metrics: { mean_reward: 0.4 },
-  mean_reward: 0.4,
-  ci_low: 0.1,
-  ci_high: 0.7,
-  error: null,
-  created_at: "2025-02-02T00:00:00Z",
-  started_at: "2025-02-02T00:00:01Z",
-  finished_at: "2025-02-02T00:01:00Z",
+  spec: { num_examples: 5, rollouts_per_example: 2, sampling_args: { temperature: 0.7, max_tokens: 256 }, env_args: {} },
   created_by: "alice",
-  log_tail: ["starting", "done"],
+  created_at: "2025-02-02T00:00:00Z",
+  completed_at: "2025-02-02T00:01:00Z",
+  progress_done: 10,
+  progress_total: 10,
+  error_code: null,
+  error_message: null,
+  aggregates: {
+    n_examples: 5,
+    rollouts_per_example: 2,
+    n_samples: 10,
+    n_errors: 1,
+    error_rate: 0.1,
+    mean_reward: 0.4,
+    ci_low: 0.1,
+    ci_high: 0.7,
+    pass_at_k: 0.6,
+    mean_tokens: 12,
+    tokens_in: 100,
+    tokens_out: 20,
+    cost: null,
+    metrics: { correct_answer: 0.4 },
+  },
+  job: {
+    id: "job-1",
+    kind: "evaluation",
+    queue: "evals",
+    state: "succeeded",
+    attempts: 1,
+    max_attempts: 3,
+    progress_done: 10,
+    progress_total: 10,
+    error_code: null,
+    error_message: null,
+    heartbeat_at: "2025-02-02T00:00:59Z",
+    created_at: "2025-02-02T00:00:00Z",
+    started_at: "2025-02-02T00:00:01Z",
+    finished_at: "2025-02-02T00:01:00Z",
+    log_bytes: 14,
+  },
 };
+
+/** Its whole log (GET /api/v1/evals/{id}/logs). */
+export const evalLog: EvalLog = { offset: 0, next_offset: 14, text: "starting\ndone\n", complete: true };
 
 export function sample(i: number, over: Partial<Sample> = {}): Sample {
   return {
