@@ -39,7 +39,7 @@ from hub.compat.prime.route import (
 from hub.compat.prime.schemas import LookupIn, ResolveIn, SourceIn, WheelIn
 from hub.compat.prime.wire import owner_of, target_owner
 from hub.kit.errors import Conflict, InvalidArchive, InvalidInput, NotFound
-from hub.registry import catalog, publish
+from hub.registry import catalog, publish, two_step
 from hub.registry.access import can_read, find_env
 from hub.registry.models import Environment, FileKind, Runtime, Upload, Visibility
 from hub.registry.schemas import UploadCreate, UploadFileIn
@@ -56,7 +56,7 @@ def resolve(body: ResolveIn, db: Db, principal: CurrentPrincipal) -> dict[str, A
     if env is not None and can_read(db, env, principal):
         return data({"id": str(env.id), "name": env.name, "owner": {"name": owner_of(db, env)},
                      "visibility": wire_visibility(env.visibility), "created": False})
-    reserved = publish.reserve_environment(db, principal, owner, body.name,
+    reserved = two_step.reserve_environment(db, principal, owner, body.name,
                                            parse_visibility(body.visibility))
     return data({"id": str(reserved.env_id), "name": reserved.name,
                  "owner": {"name": reserved.owner},
@@ -95,7 +95,7 @@ def _target(db: Session, principal: Principal, env_id: str, wheel_filename: str)
         return _Target(owner_of(db, env), env.name, env.visibility, env.owner_id)
     try:
         name = str(parse_wheel_filename(wheel_filename)[0])
-        reserved = publish.find_reservation(db, principal, uuid.UUID(env_id), name)
+        reserved = two_step.find_reservation(db, principal, uuid.UUID(env_id), name)
     except InvalidWheelFilename:
         raise InvalidArchive(f"'{wheel_filename}' is not a wheel filename.",
                              code="wheel-filename-invalid") from None
@@ -121,7 +121,7 @@ def register_wheel(env_id: str, body: WheelIn, db: Db, principal: WritePrincipal
                    settings: SettingsDep, storage: StorageDep) -> dict[str, Any]:
     target = _target(db, principal, env_id, body.filename)
     hint = parse_runtime_hint(body.runtime_hint)
-    publish.refuse_duplicate_content(db, target.owner_id, target.name, body.content_hash)
+    two_step.refuse_duplicate_content(db, target.owner_id, target.name, body.content_hash)
     upload = publish.register(db, settings, principal, target.owner, target.name, UploadCreate(
         version=_version_of(body.semantic_version), content_hash=body.content_hash,
         visibility=target.visibility,
@@ -147,7 +147,7 @@ def _pending(db: Session, principal: Principal, env_id: str, upload_id: uuid.UUI
 def finalize_wheel(env_id: str, wheel_id: uuid.UUID, db: Db, principal: WritePrincipal,
                    storage: StorageDep) -> dict[str, Any]:
     upload = _pending(db, principal, env_id, wheel_id)
-    publish.mark_received(db, storage, upload, FileKind.WHEEL)
+    two_step.mark_received(db, storage, upload, FileKind.WHEEL)
     return data({"success": True, "wheel_id": str(upload.id)})
 
 
@@ -161,14 +161,14 @@ def _source_env_name(filename: str, version: str, content_hash: str) -> str | No
 def register_source(env_id: str, body: SourceIn, db: Db, principal: WritePrincipal,
                     settings: SettingsDep) -> dict[str, Any]:
     version = _version_of(body.semantic_version)
-    pending = [u for u in publish.pending_uploads(db, principal, version, body.content_hash)
+    pending = [u for u in two_step.pending_uploads(db, principal, version, body.content_hash)
                if (u.extra or {}).get("env_ref") == env_id]
     if not pending:
         raise Conflict(f"No wheel of version {version} with this content hash is waiting for"
                        " its source archive: register the wheel first.", code="upload-not-found")
     upload = pending[0]
     name = _source_env_name(body.filename, version, body.content_hash)
-    source = publish.attach_source(db, settings, upload, body.filename, body.sha256, name)
+    source = two_step.attach_source(db, settings, upload, body.filename, body.sha256, name)
     # The size is unknown, so no presigned S3 PUT (it signs the length): the hub's own
     # signed URL, capped at the upload limit, streams the bytes to the same storage.
     url = signed_upload_url(settings, source.staging_key, settings.max_upload_bytes)
@@ -180,15 +180,15 @@ def register_source(env_id: str, body: SourceIn, db: Db, principal: WritePrincip
 def finalize_version(env_id: str, version_id: uuid.UUID, db: Db, principal: WritePrincipal,
                      settings: SettingsDep, storage: StorageDep) -> dict[str, Any]:
     upload = _pending(db, principal, env_id, version_id)
-    publish.measure_unsized(db, storage, settings, upload)
+    two_step.measure_unsized(db, storage, settings, upload)
     if catalog.environment_by_id(db, uuid.UUID(env_id)) is None:
-        publish.claim_reservation(db, upload, uuid.UUID(env_id))
+        two_step.claim_reservation(db, upload, uuid.UUID(env_id))
     version, created = publish.finalize(db, settings, storage, principal, upload.id)
     env = catalog.environment_by_id(db, version.environment_id)
     assert env is not None
     hint = (upload.extra or {}).get("runtime_hint")
     if created and hint:
-        publish.apply_runtime_hint(db, env, version, Runtime(hint))
+        two_step.apply_runtime_hint(db, env, version, Runtime(hint))
     return data({"success": True, "environment_id": str(env.id), "version_id": str(version.id),
                  "semantic_version": version.version, "content_hash": version.content_hash,
                  "created": created})
