@@ -218,7 +218,9 @@ def _check_agreement(upload: Upload, wheel: WheelInfo, source: SourceInfo | None
         )
 
 
-def _get_or_create_env(db: Session, upload: Upload, wheel: WheelInfo) -> Environment:
+def get_or_create_env(db: Session, upload: Upload, *, description: str = "",
+                      env_id: uuid.UUID | None = None) -> Environment:
+    """The environment an upload publishes into, created on first publish (race-safe)."""
     query = select(Environment).where(
         Environment.owner_id == upload.owner_id,
         Environment.normalized_name == normalize_project(upload.name),
@@ -229,9 +231,9 @@ def _get_or_create_env(db: Session, upload: Upload, wheel: WheelInfo) -> Environ
     try:
         with db.begin_nested():
             env = Environment(
-                owner_id=upload.owner_id, name=upload.name,
+                id=env_id or uuid.uuid4(), owner_id=upload.owner_id, name=upload.name,
                 normalized_name=normalize_project(upload.name), visibility=upload.visibility,
-                description=wheel.summary or "",
+                description=description,
             )
             db.add(env)
             db.flush()
@@ -282,7 +284,7 @@ def _publish(db: Session, settings: Settings, storage: Storage, principal: Princ
     source = (inspect_source(source_file.path, source_file.row.filename, limits)
               if source_file else None)
     _check_agreement(upload, wheel, source)
-    env = _get_or_create_env(db, upload, wheel)
+    env = get_or_create_env(db, upload, description=wheel.summary or "")
     _refuse_retired(db, ns_key(db, env), [r.row.filename for r in received])
 
     # Blobs first: content-addressed, so a concurrent identical publish writes the same key.

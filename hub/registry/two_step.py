@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.accounts import service as accounts
@@ -34,7 +33,7 @@ from hub.registry.models import (
     Version,
     Visibility,
 )
-from hub.registry.publish import normalize_version, upload_files
+from hub.registry.publish import get_or_create_env, normalize_version, upload_files
 
 _RESERVATION_NAMESPACE = uuid.UUID("5f1d0c3e-8a57-4c4f-9a0e-6d1b2f3c4a50")
 
@@ -87,24 +86,7 @@ def claim_reservation(db: Session, upload: Upload, env_id: uuid.UUID) -> Environ
 
     Call it in the finalize transaction: if finalize fails, the environment goes too.
     """
-    query = select(Environment).where(
-        Environment.owner_id == upload.owner_id,
-        Environment.normalized_name == normalize_project(upload.name),
-    )
-    env = db.scalar(query)
-    if env is not None:
-        return env
-    try:
-        with db.begin_nested():
-            env = Environment(id=env_id, owner_id=upload.owner_id, name=upload.name,
-                              normalized_name=normalize_project(upload.name),
-                              visibility=upload.visibility, description="")
-            db.add(env)
-            db.flush()
-    except IntegrityError:
-        env = db.scalar(query)  # another publisher created it a moment ago
-        assert env is not None
-    return env
+    return get_or_create_env(db, upload, env_id=env_id)
 
 
 def refuse_duplicate_content(db: Session, owner_id: uuid.UUID, name: str, content_hash: str
