@@ -44,7 +44,6 @@ class TokenScope(enum.StrEnum):
     ADMIN = "admin"
 
 
-
 class Namespace(IdMixin, CreatedMixin, Base):
     __tablename__ = "namespaces"
 

@@ -58,7 +58,6 @@ class Queue(enum.StrEnum):
     MAINTENANCE = "maintenance"
 
 
-
 class Job(IdMixin, CreatedMixin, Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_heartbeat", "state", "heartbeat_at"),)

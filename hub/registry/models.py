@@ -35,7 +35,6 @@ class UploadState(enum.StrEnum):
     FAILED = "failed"
 
 
-
 class Environment(IdMixin, CreatedMixin, Base):
     __tablename__ = "environments"
     __table_args__ = (UniqueConstraint("owner_id", "normalized_name"),)
