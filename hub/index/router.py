@@ -35,7 +35,7 @@ from hub.kit.storage import Storage
 from hub.registry import catalog
 from hub.registry.access import readable_env
 from hub.registry.models import Environment, File, FileKind, Visibility
-from hub.registry.router import blob_response
+from hub.registry.router import blob_response, immutable_cache_control
 
 router = APIRouter(route_class=TransactionalRoute, tags=["index"], prefix="/index")
 Db = Annotated[Session, Depends(get_db)]
@@ -160,8 +160,8 @@ def index_file(owner: str, name: str, version: str, filename: str, db: Db,
             raise NotFound("No metadata for this file.", code="file-not-found")
         with storage.open(f.metadata_key) as fh:
             body = fh.read()
+        public = env.visibility == Visibility.PUBLIC
         return Response(body, media_type="text/plain; charset=utf-8",
-                        headers={"Cache-Control": "public, max-age=31536000, immutable"
-                                 if env.visibility == Visibility.PUBLIC else "private"})
+                        headers={"Cache-Control": immutable_cache_control(public=public)})
     catalog.count_download(db, env.id)
-    return blob_response(storage, f)
+    return blob_response(storage, f, public=env.visibility == Visibility.PUBLIC)

@@ -208,18 +208,26 @@ def download(owner: str, name: str, version: str, filename: str, db: Db,
         raise NotFound(f"No file '{filename}' in {env.name} {found.version}.",
                        code="file-not-found")
     catalog.count_download(db, env.id)
-    return blob_response(storage, f)
+    return blob_response(storage, f, public=env.visibility == Visibility.PUBLIC)
 
 
-def blob_response(storage: Storage, f: File) -> Response:
+def immutable_cache_control(*, public: bool) -> str:
+    """A published file never changes, so shared caches may keep a public one forever; a
+    private one must never sit in a shared cache, where it would outlive revoked access."""
+    return "public, max-age=31536000, immutable" if public else "private, no-store"
+
+
+def blob_response(storage: Storage, f: File, *, public: bool) -> Response:
     presigned = storage.presigned_get_url(f.blob_key, expires_in=300, filename=f.filename)
     if presigned:
-        return RedirectResponse(presigned, status_code=302)
+        # The signed URL expires in minutes: no cache may remember where it points.
+        return RedirectResponse(presigned, status_code=302,
+                                headers={"Cache-Control": "no-store"})
     return StreamingResponse(
         storage.iter_chunks(f.blob_key), media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{f.filename}"',
                  "Content-Length": str(f.size), "ETag": f'"{f.sha256}"',
-                 "Cache-Control": "public, max-age=31536000, immutable"},
+                 "Cache-Control": immutable_cache_control(public=public)},
     )
 
 

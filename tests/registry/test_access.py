@@ -111,3 +111,27 @@ def test_star_private_is_404_for_outsider(client: TestClient, world: dict[str, A
     assert r.status_code == 404
     r = client.put("/api/v1/environments/lab/pub-env/star", headers=world["outsider"].headers)
     assert r.status_code == 200 and r.json()["stars"] == 1 and r.json()["starred"] is True
+
+
+@pytest.mark.parametrize("env", ["pub-env", "priv-env"])
+def test_downloads_follow_visibility_and_private_files_are_never_shared_cached(
+    client: TestClient, world: dict[str, Account], env: str
+) -> None:
+    owner_view = client.get(f"/api/v1/environments/lab/{env}/versions/0.1.0",
+                            headers=world["owner"].headers).json()
+    wheel = next(f["filename"] for f in owner_view["files"] if f["filename"].endswith(".whl"))
+    sdist = next(f["filename"] for f in owner_view["files"] if f["filename"].endswith(".tar.gz"))
+    paths = [f"/api/v1/environments/lab/{env}/versions/0.1.0/download/{wheel}",
+             f"/api/v1/environments/lab/{env}/versions/0.1.0/download/{sdist}",
+             f"/index/lab/files/{env}/0.1.0/{wheel}",
+             f"/index/lab/files/{env}/0.1.0/{wheel}.metadata"]
+    expected_cache = ("public, max-age=31536000, immutable" if env == "pub-env"
+                      else "private, no-store")
+    for path in paths:
+        for who in ("anonymous", "outsider"):
+            headers = {} if who == "anonymous" else world[who].headers
+            r = client.get(path, headers=headers)
+            assert r.status_code == (200 if env == "pub-env" else 404), (path, who)
+        r = client.get(path, headers=world["reader"].headers)
+        assert r.status_code == 200, (path, r.text)
+        assert r.headers["cache-control"] == expected_cache, path
