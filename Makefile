@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FRONT_STAMP := frontend/node_modules/.installed
 
-.PHONY: run test lint typecheck migrations-check frontend frontend-check system-deps services-check bench clean
+.PHONY: run test lint typecheck migrations-check frontend frontend-check system-deps services bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,9 @@ run: $(STAMP)
 system-deps:
 	@scripts/system-deps.sh
 
+services:
+	@scripts/services.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check hub workers tests migrations bench scripts
 	$(BIN)/mypy
@@ -46,7 +49,7 @@ migrations-check: $(STAMP)
 frontend-check: $(FRONT_STAMP)
 	@if [ -f frontend/package.json ]; then cd frontend && npm run --silent check:api && npm run --silent build && npm test --silent; fi
 
-test: $(STAMP) system-deps lint migrations-check
+test: $(STAMP) system-deps services lint migrations-check
 	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend-check; fi
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
