@@ -254,6 +254,7 @@ def install(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the command instead of running it.")
     ] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Install an environment with pip or uv from the hub's package index."""
     env = parse_ref(ref)
@@ -275,12 +276,19 @@ def install(
         err_console.print(f"[yellow]Warning:[/] {version} is yanked ({escape(str(reason))}).")
     command = install_command(tool, f"{env.name}=={version}", index_url)
     shown = " ".join(_mask(part, config.token) if config.token else part for part in command)
+    summary = {"owner": env.owner, "name": env.name, "version": version,
+               "installer": tool, "command": shown, "installed": False}
     if dry_run:
-        console.print(shown, highlight=False, markup=False)
+        if json_out:
+            print_json(summary)
+        else:
+            console.print(shown, highlight=False, markup=False)
         return
     err_console.print(f"Running: {escape(shown)}", highlight=False)
     try:
-        returncode = subprocess.run(command, check=False).returncode
+        # With --json, stdout carries only the JSON document: the installer talks on stderr.
+        returncode = subprocess.run(command, check=False,
+                                    stdout=sys.stderr if json_out else None).returncode
     except FileNotFoundError as exc:
         raise CLIError(
             f"{command[0]} was not found.", hint="Install it or use --with pip."
@@ -290,6 +298,9 @@ def install(
             f"{tool} exited with code {returncode}.",
             hint="Read the installer's output above; `envhub info` shows the index URL.",
         )
+    if json_out:
+        print_json(summary | {"installed": True})
+        return
     console.print(f"Installed {escape(env.full_name)} {version}.", highlight=False)
 
 

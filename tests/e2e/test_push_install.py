@@ -3,6 +3,7 @@ installs of the environment (with its PyPI dependencies) into fresh virtualenvs.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -117,3 +118,58 @@ def test_envhub_info_and_pull(live_hub: LiveHub, published: dict[str, str],
     live_hub.envhub("pull", "alice/demo-env", "--dest", str(tmp_path / "pulled"))
     assert (tmp_path / "pulled" / "pyproject.toml").exists() or any(
         (tmp_path / "pulled").rglob("pyproject.toml"))
+
+
+def test_envhub_install_into_the_active_virtualenv(live_hub: LiveHub, published: dict[str, str],
+                                                   tmp_path: Path) -> None:
+    python = _fresh_venv(tmp_path / "venv")
+    venv_env = {"VIRTUAL_ENV": str(python.parent.parent),
+                "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    proc = live_hub.envhub("install", "alice/demo-env", "--with", "uv", "--json",
+                           extra_env=venv_env)
+    summary = json.loads(proc.stdout)  # the installer's chatter went to stderr
+    assert summary["installed"] is True and summary["version"] == "0.1.0"
+    assert "/index/alice/demo-env/simple/" in summary["command"]
+    assert _run(str(python), "-c", "import demo_env").returncode == 0
+    # A private environment installs with the stored token, which is never printed.
+    proc = live_hub.envhub("install", "alice/secret-env", "--with", "uv", "--json",
+                           token=published["token"], extra_env=venv_env)
+    summary = json.loads(proc.stdout)
+    assert summary["installed"] is True
+    assert published["token"] not in proc.stdout + proc.stderr
+    assert _run(str(python), "-c", "import secret_env").returncode == 0
+
+
+def test_envhub_versions_yank_and_unyank(live_hub: LiveHub, published: dict[str, str]) -> None:
+    token = published["token"]
+    listed = json.loads(live_hub.envhub("versions", "alice/demo-env", "--json").stdout)
+    assert [v["version"] for v in listed] == ["0.1.0"]
+    assert listed[0]["yanked"] is False and len(listed[0]["content_hash"]) == 64
+    refused = live_hub.envhub("yank", "alice/demo-env", "0.1.0", "--reason", "bad", check=False)
+    assert refused.returncode != 0 and "envhub login" in refused.stdout + refused.stderr
+    yanked = live_hub.envhub("yank", "alice/demo-env", "0.1.0", "--reason", "broken scorer",
+                             token=token)
+    assert "Yanked alice/demo-env 0.1.0" in yanked.stdout
+    try:
+        table = live_hub.envhub("versions", "alice/demo-env").stdout
+        assert "yanked" in table and "broken scorer" in table
+        page = httpx.get(f"{live_hub.url}/index/alice/demo-env/simple/demo-env/",
+                         headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+        assert {f.get("yanked") for f in page["files"]} == {"broken scorer"}
+    finally:
+        live_hub.envhub("unyank", "alice/demo-env", "0.1.0", token=token)
+    listed = json.loads(live_hub.envhub("versions", "alice/demo-env", "--json").stdout)
+    assert listed[0]["yanked"] is False
+
+
+def test_envhub_search_json(live_hub: LiveHub, published: dict[str, str]) -> None:
+    found = json.loads(live_hub.envhub("search", "demo", "--json").stdout)
+    names = {f"{e['owner']}/{e['name']}" for e in found["items"]}
+    assert "alice/demo-env" in names
+    # The private one is only found by someone who may read it.
+    assert "alice/secret-env" not in {
+        f"{e['owner']}/{e['name']}"
+        for e in json.loads(live_hub.envhub("search", "secret", "--json").stdout)["items"]}
+    mine = json.loads(live_hub.envhub("search", "secret", "--json",
+                                      token=published["token"]).stdout)
+    assert "alice/secret-env" in {f"{e['owner']}/{e['name']}" for e in mine["items"]}
