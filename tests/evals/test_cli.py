@@ -22,7 +22,7 @@ from hub.kit.storage import Storage
 from tests.evals.test_upload import jsonl, v1_episode
 from tests.jobs import sandbox_runner
 from tests.jobs.helpers import World, make_world
-from workers.gateway.proxy import BackgroundServer
+from workers.gateway import BackgroundServer
 from workers.tasks import execute_job
 
 JOBS = JobSettings(heartbeat_interval_s=0.2, sample_flush_every=1)

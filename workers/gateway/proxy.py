@@ -7,126 +7,40 @@ chat-completion request, refused ones included. It is a small Starlette app on u
 a background thread: uvicorn's HTTP parser and keep-alive handling are battle-tested, and
 httpx streams the upstream response through event by event.
 
-Budget semantics: a request is admitted while fewer than `max_requests` were admitted and
-fewer than `max_tokens` tokens were used; an admitted request's completion is capped at
-the tokens remaining at admission. Requests already in flight may end past the budget.
+The budget and the usage records are kept by `accounting.UsageLedger` (its docstring has
+the budget semantics); the socket and the server thread by `server.BackgroundServer`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import socket
-import stat
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import anyio
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-logger = logging.getLogger(__name__)
+from workers.gateway.accounting import (
+    Budget,
+    BudgetExceeded,
+    UsageLedger,
+    UsageRecord,
+    estimate_tokens,
+    prompt_text,
+    usage_of,
+)
+from workers.gateway.server import BackgroundServer
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"]
-
-
-@dataclass(frozen=True)
-class Budget:
-    max_requests: int | None = None
-    max_tokens: int | None = None  # prompt + completion, summed over the job
-
-
-@dataclass(frozen=True)
-class UsageRecord:
-    request_index: int  # 0-based, over every chat-completion request the gateway saw
-    prompt_tokens: int
-    completion_tokens: int
-    latency_s: float
-    status: int  # HTTP status given to the sandbox; 499 = it went away mid-stream
-    error: str | None = None
-    estimated: bool = False  # the upstream reported no usage; counts are ~4 chars/token
-    stream: bool = False
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
-class BackgroundServer:
-    """uvicorn serving an ASGI app from a daemon thread, on a socket bound here so that
-    bind errors surface in `start()` and port 0 yields a free port without a race."""
-
-    def __init__(self, app: Any, sock: socket.socket, name: str = "asgi-server") -> None:
-        self._sock = sock
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            ws="none",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=name, daemon=True
-        )
-
-    @classmethod
-    def tcp(cls, app: Any, host: str = "127.0.0.1", port: int = 0) -> BackgroundServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        return cls(app, sock, name=f"asgi-{host}:{sock.getsockname()[1]}")
-
-    @classmethod
-    def unix(cls, app: Any, path: Path) -> BackgroundServer:
-        if path.exists() or path.is_symlink():
-            if not stat.S_ISSOCK(path.lstat().st_mode):
-                raise FileExistsError(f"{path} exists and is not a socket; refusing to replace")
-            path.unlink()  # stale socket from a crashed run
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(str(path))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                f"cannot bind Unix socket {path} ({len(str(path))} chars): {exc}"
-            ) from exc
-        # The sandbox runs as another uid (65534); connecting needs write permission.
-        os.chmod(path, 0o666)  # noqa: S103 - the socket only, by design
-        return cls(app, sock, name=f"asgi-unix:{path.name}")
-
-    @property
-    def port(self) -> int:
-        return int(self._sock.getsockname()[1])
-
-    def start(self, timeout: float = 15.0) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{self._thread.name} did not start")
-            time.sleep(0.01)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        self._sock.close()
 
 
 class _ApiError(Exception):
@@ -137,14 +51,6 @@ class _ApiError(Exception):
     def response(self) -> JSONResponse:
         body = {"error": {"message": self.message, "type": self.kind, "param": None, "code": None}}
         return JSONResponse(body, status_code=self.status)
-
-
-def _estimate_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
-
-
-def _prompt_text(body: dict[str, Any]) -> str:
-    return json.dumps(body.get("messages", []))
 
 
 def _error_message(content: bytes) -> str:
@@ -170,12 +76,8 @@ class ModelGateway:
         self.upstream = upstream_base_url.rstrip("/")  # e.g. https://api.openai.com/v1
         self._key = upstream_api_key
         self.model = model
-        self.budget = budget or Budget()
-        self._sink = usage_sink
+        self._ledger = UsageLedger(budget or Budget(), usage_sink)
         self._timeout = httpx.Timeout(timeout_s, connect=10.0)
-        self._lock = threading.Lock()
-        self._seen = self._admitted = self._tokens = 0
-        self._records: list[UsageRecord] = []
         self._client: httpx.AsyncClient | None = None
         self._server: BackgroundServer | None = None
 
@@ -219,58 +121,25 @@ class ModelGateway:
             yield
         self._client = None
 
-    # -- accounting ----------------------------------------------------------------
+    # -- accounting (kept by the ledger) ---------------------------------------------
+    @property
+    def budget(self) -> Budget:
+        return self._ledger.budget
+
     @property
     def records(self) -> list[UsageRecord]:
-        with self._lock:
-            return list(self._records)
+        return self._ledger.records
 
     @property
     def tokens_used(self) -> int:
-        with self._lock:
-            return self._tokens
-
-    def _note(
-        self,
-        index: int,
-        started: float,
-        status: int,
-        error: str | None = None,
-        tokens: tuple[int, int] = (0, 0),
-        *,
-        estimated: bool = False,
-        stream: bool = False,
-    ) -> None:
-        latency = time.monotonic() - started
-        self._record(UsageRecord(index, *tokens, latency, status, error, estimated, stream))
-
-    def _record(self, record: UsageRecord) -> None:
-        with self._lock:
-            self._records.append(record)
-            self._tokens += record.total_tokens
-        if self._sink is not None:
-            try:
-                self._sink(record)
-            except Exception:  # a broken sink must not break the evaluation
-                logger.exception("usage sink failed for request %d", record.request_index)
+        return self._ledger.tokens_used
 
     def _admit(self) -> int | None:
         """Count the request against the budget; return the completion-token cap."""
-        with self._lock:
-            if self.budget.max_requests is not None and self._admitted >= self.budget.max_requests:
-                raise _ApiError(
-                    429,
-                    f"request budget of {self.budget.max_requests} exhausted",
-                    "budget_exceeded",
-                )
-            if self.budget.max_tokens is not None and self._tokens >= self.budget.max_tokens:
-                raise _ApiError(
-                    429,
-                    f"token budget of {self.budget.max_tokens} exhausted ({self._tokens} used)",
-                    "budget_exceeded",
-                )
-            self._admitted += 1
-            return None if self.budget.max_tokens is None else self.budget.max_tokens - self._tokens
+        try:
+            return self._ledger.admit()
+        except BudgetExceeded as exc:
+            raise _ApiError(429, str(exc), "budget_exceeded") from exc
 
     def _headers(self) -> dict[str, str]:
         # Built from scratch: nothing the sandbox sent (Authorization, cookies) goes upstream.
@@ -302,15 +171,14 @@ class ModelGateway:
 
     async def _chat(self, request: Request) -> Response:
         started = time.monotonic()
-        with self._lock:
-            index, self._seen = self._seen, self._seen + 1
+        index = self._ledger.next_index()
         body: dict[str, Any] = {}
         try:
             body = await self._read_body(request)
             cap = self._admit()
         except _ApiError as refusal:
             stream = body.get("stream") is True
-            self._note(index, started, refusal.status, refusal.message, stream=stream)
+            self._ledger.note(index, started, refusal.status, refusal.message, stream=stream)
             return refusal.response()
         if cap is not None:
             key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
@@ -352,18 +220,20 @@ class ModelGateway:
         except httpx.HTTPError as exc:
             return self._upstream_failed(index, exc, started, stream=False)
         if upstream.status_code != 200:
-            self._note(index, started, upstream.status_code, _error_message(upstream.content))
+            self._ledger.note(
+                index, started, upstream.status_code, _error_message(upstream.content)
+            )
         else:
             try:
                 payload = upstream.json()
             except ValueError:
                 payload = None
-            usage = _usage_of(payload) if isinstance(payload, dict) else None
+            usage = usage_of(payload) if isinstance(payload, dict) else None
             tokens = usage or (
-                _estimate_tokens(_prompt_text(body)),
-                _estimate_tokens(upstream.text),
+                estimate_tokens(prompt_text(body)),
+                estimate_tokens(upstream.text),
             )
-            self._note(index, started, 200, None, tokens, estimated=usage is None)
+            self._ledger.note(index, started, 200, None, tokens, estimated=usage is None)
         media = upstream.headers.get("content-type", "application/json")
         return Response(upstream.content, upstream.status_code, media_type=media)
 
@@ -372,7 +242,7 @@ class ModelGateway:
     ) -> Response:
         status = 504 if isinstance(exc, httpx.TimeoutException) else 502
         refusal = _ApiError(status, f"upstream model provider failed: {exc!r}", "upstream_error")
-        self._note(index, started, status, refusal.message, stream=stream)
+        self._ledger.note(index, started, status, refusal.message, stream=stream)
         return refusal.response()
 
     async def _stream(self, index: int, body: dict[str, Any], started: float) -> Response:
@@ -396,7 +266,9 @@ class ModelGateway:
         if upstream.status_code != 200:
             content = await upstream.aread()
             await upstream.aclose()
-            self._note(index, started, upstream.status_code, _error_message(content), stream=True)
+            self._ledger.note(
+                index, started, upstream.status_code, _error_message(content), stream=True
+            )
             media = upstream.headers.get("content-type", "application/json")
             return Response(content, upstream.status_code, media_type=media)
         relay = self._relay(upstream, index, body, started, wants_usage)
@@ -425,7 +297,7 @@ class ModelGateway:
                     event, buffer = buffer[:end], buffer[end + 2 :]
                     payload = _event_json(event)
                     if payload is not None:
-                        usage = _usage_of(payload) or usage
+                        usage = usage_of(payload) or usage
                         if "error" in payload:
                             error = _error_message(json.dumps(payload).encode())
                         text.extend(_delta_texts(payload))
@@ -442,22 +314,13 @@ class ModelGateway:
         finally:  # also reached when the client goes away (cancellation / aclose)
             if status is None:
                 status, error = 499, "client disconnected mid-stream"
-            estimate = (_estimate_tokens(_prompt_text(body)), _estimate_tokens("".join(text)))
+            estimate = (estimate_tokens(prompt_text(body)), estimate_tokens("".join(text)))
             tokens = usage or estimate
-            self._note(index, started, status, error, tokens, estimated=usage is None, stream=True)
+            self._ledger.note(
+                index, started, status, error, tokens, estimated=usage is None, stream=True
+            )
             with anyio.CancelScope(shield=True):  # close even when the client vanished
                 await upstream.aclose()
-
-
-def _usage_of(payload: dict[str, Any]) -> tuple[int, int] | None:
-    """(prompt, completion) tokens from an OpenAI `usage` object, if it has them."""
-    usage = payload.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    try:
-        return int(usage["prompt_tokens"]), int(usage["completion_tokens"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _delta_texts(payload: dict[str, Any]) -> list[str]:
