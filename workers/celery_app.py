@@ -26,6 +26,7 @@ QUEUES = ("evals", "gpu", "maintenance")
 RUN_JOB = "envhub.run_job"
 RECONCILE = "envhub.reconcile"
 SWEEP_UPLOADS = "envhub.sweep_uploads"
+GC_BLOBS = "envhub.gc_blobs"
 
 
 def embedded_dirs(settings: Settings) -> dict[str, Path]:
@@ -61,7 +62,8 @@ def make_celery(settings: Settings | None = None, jobs: JobSettings | None = Non
         # theirs with -Q, senders name the job's queue.
         task_default_queue="evals",
         task_routes={RECONCILE: {"queue": "maintenance"},
-                     SWEEP_UPLOADS: {"queue": "maintenance"}},
+                     SWEEP_UPLOADS: {"queue": "maintenance"},
+                     GC_BLOBS: {"queue": "maintenance"}},
         # The job row is the result; a result backend would be a second source of truth.
         task_ignore_result=True,
         task_store_errors_even_if_ignored=False,
@@ -77,6 +79,7 @@ def make_celery(settings: Settings | None = None, jobs: JobSettings | None = Non
             "reconcile": {"task": RECONCILE,
                           "schedule": timedelta(seconds=jobs.reconcile_every_s)},
             "sweep-uploads": {"task": SWEEP_UPLOADS, "schedule": timedelta(minutes=10)},
+            "gc-blobs": {"task": GC_BLOBS, "schedule": timedelta(minutes=10)},
         },
     )
     return app

@@ -1,6 +1,7 @@
 """Celery entry points. Thin on purpose: each task takes ids, re-reads the database and
 hands over to the domain code (`hub.evals.execution`, `workers.reconciler`, the registry's
-upload sweep). Re-delivery is harmless: a job is claimed queued -> running exactly once.
+upload sweep and blob collector). Re-delivery is harmless: a job is claimed queued ->
+running exactly once, and the maintenance tasks are idempotent.
 
 Only the named transient errors are retried, with a bound; everything else ends the job
 through its state machine instead of bouncing around the broker.
@@ -206,3 +207,11 @@ def sweep_uploads() -> int:
         removed = sweep_expired_uploads(db, _storage())
         db.commit()
     return removed
+
+
+@shared_task(name="envhub.gc_blobs", acks_late=True)  # type: ignore[untyped-decorator]
+def gc_blobs() -> dict[str, int]:
+    """Delete queued blobs nothing references any more, and abandoned staged uploads."""
+    from hub.registry.blob_gc import collect
+
+    return collect(_sessions(), _storage()).counts()

@@ -14,6 +14,7 @@ from hub.accounts.models import TokenScope, User
 from hub.kit.db import engine_for, session_factory, session_scope
 from hub.kit.errors import HubError
 from hub.kit.settings import Settings, get_settings
+from hub.kit.storage import storage_from_settings
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -81,6 +82,37 @@ def create_org(
     except HubError as exc:
         _fail(exc)
     typer.echo(f"created organization {name.lower()} (owner {owner})", err=True)
+
+
+@app.command("gc-blobs")
+def gc_blobs(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only report what would go."),
+    scan: bool = typer.Option(
+        False, "--scan",
+        help="First queue every stored blob no file references (a full storage listing):"
+        " blobs of failed publishes and of deletes made before the collector existed.",
+    ),
+    limit: int = typer.Option(10_000, min=1, help="Queued blobs to examine in this run."),
+) -> None:
+    """Delete stored package blobs nothing references (deleted private versions and
+    environments) and abandoned upload bytes. Prints each deleted key."""
+    from hub.registry import blob_gc
+
+    settings = get_settings()
+    sessions, storage = _sessions(settings), storage_from_settings(settings)
+    if scan:
+        found = blob_gc.enqueue_unreferenced(sessions, storage, dry_run=dry_run)
+        verb = "found" if dry_run else "queued"
+        typer.echo(f"{verb} {found} unreferenced blob(s)", err=True)
+    report = blob_gc.collect(sessions, storage, limit=limit, dry_run=dry_run)
+    for key in report.deleted + report.staging_deleted:
+        typer.echo(key)
+    counts = report.counts()
+    typer.echo(f"{'would delete' if dry_run else 'deleted'} {counts['deleted']} blob(s) and"
+               f" {counts['staging_deleted']} staged upload object(s); {counts['kept']} queued"
+               f" blob(s) still referenced, {counts['failed']} failed", err=True)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def bootstrap_admin(settings: Settings) -> str | None:

@@ -97,10 +97,11 @@ class File(IdMixin, Base):
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
-    blob_key: Mapped[str] = mapped_column(String(200))
+    # Indexed for the blob collector's "is this key still referenced?" (hub.registry.blob_gc).
+    blob_key: Mapped[str] = mapped_column(String(200), index=True)
     # PEP 658: the wheel's METADATA served beside it, identified by its own hash.
     metadata_sha256: Mapped[str | None] = mapped_column(String(64))
-    metadata_key: Mapped[str | None] = mapped_column(String(200))
+    metadata_key: Mapped[str | None] = mapped_column(String(200), index=True)
     upload_time: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -186,3 +187,16 @@ class RetiredFilename(CreatedMixin, Base):
 
     environment_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     filename: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class BlobCandidate(Base):
+    """A content-addressed blob that may have lost its last reference.
+
+    Written in the transaction that deletes a referencing file row, removed by a publish
+    that references the blob again and by the collector (`hub.registry.blob_gc`).
+    """
+
+    __tablename__ = "blob_candidates"
+
+    storage_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

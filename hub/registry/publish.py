@@ -33,7 +33,7 @@ from hub.kit.errors import Conflict, Gone, InvalidArchive, InvalidInput, NotFoun
 from hub.kit.names import normalize_project, validate_env_name
 from hub.kit.settings import Settings
 from hub.kit.storage import Storage, blob_key
-from hub.registry import catalog
+from hub.registry import blob_gc, catalog
 from hub.registry.access import require_role
 from hub.registry.archive import ArchiveLimits, SourceInfo, WheelInfo, inspect_source, inspect_wheel
 from hub.registry.models import (
@@ -288,13 +288,16 @@ def _publish(db: Session, settings: Settings, storage: Storage, principal: Princ
     _refuse_retired(db, ns_key(db, env), [r.row.filename for r in received])
 
     # Blobs first: content-addressed, so a concurrent identical publish writes the same key.
+    # Pinned before the existence checks, so the blob collector cannot delete an existing
+    # blob we decide not to rewrite (hub.registry.blob_gc has the argument).
+    metadata_sha = hashlib.sha256(wheel.metadata_bytes).hexdigest()
+    metadata_key = blob_key(metadata_sha)
+    blob_gc.pin(db, [blob_key(r.row.sha256) for r in received] + [metadata_key])
     for r in received:
         key = blob_key(r.row.sha256)
         if not storage.exists(key):
             with r.path.open("rb") as fh:
                 storage.put_stream(key, fh)
-    metadata_sha = hashlib.sha256(wheel.metadata_bytes).hexdigest()
-    metadata_key = blob_key(metadata_sha)
     if not storage.exists(metadata_key):
         storage.put_stream(metadata_key, io.BytesIO(wheel.metadata_bytes))
 

@@ -15,7 +15,7 @@ from hub.accounts.models import Role, User
 from hub.accounts.service import Principal
 from hub.kit.errors import Conflict, NotFound
 from hub.kit.storage import Storage
-from hub.registry import catalog
+from hub.registry import blob_gc, catalog
 from hub.registry.access import require_role
 from hub.registry.archive import read_source_member
 from hub.registry.models import (
@@ -88,6 +88,8 @@ def delete_version(db: Session, env: Environment, owner: str, principal: Princip
     require_role(db, env.owner_id, owner, principal, Role.ADMIN)
     _refuse_public_delete(env, "versions")
     version = catalog.get_version(db, env, ref)
+    # Queue its blobs for the collector before deleting any row (lock order: blob_gc).
+    blob_gc.release(db, blob_gc.keys_of_versions(db, [version.id]))
     key = f"{owner}/{env.normalized_name}"
     _retire_files(db, key, version)
     _audit(db, "delete-version", f"{key}@{version.version}", principal,
@@ -100,26 +102,13 @@ def delete_environment(db: Session, env: Environment, owner: str, principal: Pri
     require_role(db, env.owner_id, owner, principal, Role.ADMIN)
     _refuse_public_delete(env, "environments")
     key = f"{owner}/{env.normalized_name}"
-    for version in catalog.versions_of(db, env):
+    versions = catalog.versions_of(db, env)
+    blob_gc.release(db, blob_gc.keys_of_versions(db, [v.id for v in versions]))
+    for version in versions:
         _retire_files(db, key, version)
     _audit(db, "delete-environment", key, principal)
     db.delete(env)
     db.flush()
-
-
-def blob_is_referenced(db: Session, key: str) -> bool:
-    return db.scalar(select(File.id).where((File.blob_key == key) | (File.metadata_key == key))
-                     .limit(1)) is not None
-
-
-def collect_garbage(db: Session, storage: Storage, candidate_keys: list[str]) -> int:
-    """Delete content-addressed blobs no file row references any more."""
-    removed = 0
-    for key in candidate_keys:
-        if not blob_is_referenced(db, key):
-            storage.delete(key)
-            removed += 1
-    return removed
 
 
 # --- presentation -----------------------------------------------------------------------
@@ -246,6 +235,13 @@ def fork_environment(db: Session, principal: Principal, env: Environment, owner:
         if db.get(RetiredFilename, (key, f.filename)) is not None:
             raise Conflict(f"{f.filename} was published to {key} before and deleted; filenames"
                            " are never reused.", code="filename-retired")
+    # The copy shares the blobs: keep the collector off them, then make sure the source
+    # still references them (a concurrent delete may have let them go; see blob_gc).
+    blob_keys = sorted({k for f in files for k in (f.blob_key, f.metadata_key) if k})
+    blob_gc.pin(db, blob_keys)
+    if blob_gc.referenced(db, blob_keys) != set(blob_keys):
+        raise NotFound(f"{env.name} {source.version} was deleted meanwhile.",
+                       code="version-not-found")
     fork = Environment(owner_id=ns.id, name=env.name, normalized_name=env.normalized_name,
                        visibility=env.visibility, description=env.description)
     db.add(fork)
