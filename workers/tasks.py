@@ -32,6 +32,7 @@ from hub.evals.execution import (
     TransientJobError,
     run_evaluation_job,
 )
+from hub.evals.usage import ModelRequestUsage
 from hub.jobs.models import Job, JobKind, JobState
 from hub.jobs.settings import JobSettings, get_job_settings
 from hub.kit.db import engine_for, session_factory
@@ -115,15 +116,20 @@ def hosted_runner(request: RunRequest, *, on_sample: Callable[[dict[str, Any]], 
         socket_path = sock_dir / "model.sock"
         budget = Budget(max_requests=request.max_requests_budget,
                         max_tokens=request.max_tokens_budget)
-        stack.enter_context(ModelGateway(socket_path, upstream, key, request.model, budget,
-                                         usage_sink=_usage_logger(request.log_path)))
+        gateway = stack.enter_context(ModelGateway(
+            socket_path, upstream, key, request.model, budget,
+            usage_sink=_usage_logger(request.log_path)))
         outcome = run_evaluation(
             spec, venv=venv, gateway_socket=socket_path, work_dir=request.workdir / "run",
             log_path=request.log_path, backend=_sandbox(),
             on_sample=lambda s: on_sample(s.to_dict()), on_progress=on_progress,
             cancel=cancel, already_done=request.skip)
+        used = tuple(ModelRequestUsage(
+            request_index=r.request_index, status=r.status, prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens, latency_s=r.latency_s, stream=r.stream,
+            estimated=r.estimated, error=r.error) for r in gateway.records)
     status = "completed" if outcome.status == "ok" else outcome.status
-    return RunOutcome(status, _kebab(outcome.error_code), outcome.error_message)
+    return RunOutcome(status, _kebab(outcome.error_code), outcome.error_message, usage=used)
 
 
 def _usage_logger(log_path: Path) -> Callable[[UsageRecord], None]:

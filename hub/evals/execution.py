@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.accounts import service as accounts
 from hub.accounts.models import TokenScope, User
+from hub.evals import usage
 from hub.evals.models import EvalSample, Evaluation
 from hub.evals.samples import SampleWriter, aggregate
+from hub.evals.usage import ModelRequestUsage
 from hub.jobs.models import Job, JobState
 from hub.jobs.runtime import JobRun
 from hub.jobs.settings import JobSettings
@@ -85,6 +87,8 @@ class RunOutcome:
     status: Literal["completed", "failed", "timed_out", "cancelled"]
     error_code: str | None = None
     error_message: str | None = None
+    # The model gateway's record of every request this attempt made (hosted runner).
+    usage: tuple[ModelRequestUsage, ...] = ()
 
 
 class EvalRunner(Protocol):
@@ -148,6 +152,7 @@ def _finalize(sessions: sessionmaker[Session], ctx: _Context, outcome: RunOutcom
         assert ev is not None
         aggregate(db, ev)
         ev.cost = providers.cost_of(ctx.model, ev.tokens_in, ev.tokens_out)
+        usage.record(db, ev.id, ctx.request.attempt, outcome.usage)
         first_error = db.scalar(select(EvalSample.error).where(
             EvalSample.eval_id == ev.id, EvalSample.error.is_not(None)).limit(1))
         n_samples, n_errors = ev.n_samples, ev.n_errors

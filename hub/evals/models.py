@@ -72,3 +72,23 @@ class EvalSample(Base):
     metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     chunk_key: Mapped[str] = mapped_column(String(300))
     line: Mapped[int] = mapped_column()
+
+
+class EvalModelRequest(Base):
+    """One chat-completion request the model gateway saw during a hosted run: the per-request
+    usage record (tokens, latency, the status the sandbox got). Keyed by attempt, so a retried
+    job keeps what each attempt spent; a re-recorded attempt replaces its own rows."""
+
+    __tablename__ = "eval_model_requests"
+
+    eval_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(primary_key=True)
+    request_index: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[int] = mapped_column()
+    prompt_tokens: Mapped[int] = mapped_column()
+    completion_tokens: Mapped[int] = mapped_column()
+    latency_s: Mapped[float] = mapped_column()
+    stream: Mapped[bool] = mapped_column(default=False)
+    estimated: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(String(500))

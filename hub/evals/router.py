@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from hub.accounts.deps import OptionalPrincipal, WritePrincipal
-from hub.evals import formats, service
+from hub.evals import formats, service, usage
 from hub.evals.models import Evaluation
-from hub.evals.schemas import EvalCreate, EvalOut, EvalPage, LogOut, SamplePage
+from hub.evals.schemas import EvalCreate, EvalOut, EvalPage, LogOut, SamplePage, UsagePage
 from hub.jobs import service as jobs
 from hub.jobs.deps import DispatcherDep, JobSettingsDep
 from hub.jobs.models import Job, JobState
@@ -76,6 +76,17 @@ def get_samples(eval_id: uuid.UUID, db: Db, principal: OptionalPrincipal, storag
     items, total = service.samples_page(db, storage, found.ev, page=page, per_page=per_page,
                                         filter_=filter, below=below)
     return SamplePage(items=items, total=total, page=page, per_page=per_page)
+
+
+@router.get("/evals/{eval_id}/usage", response_model=UsagePage)
+def get_usage(eval_id: uuid.UUID, db: Db, principal: OptionalPrincipal,
+              page: int = Query(1, ge=1), per_page: int = Query(50, ge=1, le=500)
+              ) -> UsagePage:
+    """The model gateway's per-request usage of a hosted run (empty for uploaded runs)."""
+    found = service.readable_eval(db, principal, eval_id)
+    return UsagePage(summary=usage.summary(db, found.ev),
+                     items=usage.page(db, found.ev, page_no=page, per_page=per_page),
+                     page=page, per_page=per_page)
 
 
 @router.get("/evals/{eval_id}/logs", response_model=LogOut)

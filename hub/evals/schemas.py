@@ -100,3 +100,33 @@ class LogOut(BaseModel):
     next_offset: int
     text: str
     complete: bool
+
+
+class UsageSummary(BaseModel):
+    requests: int = Field(description="chat-completion requests the gateway saw")
+    prompt_tokens: int
+    completion_tokens: int
+    refused: int = Field(description="requests answered with an error (budget, upstream)")
+    estimated: int = Field(description="requests whose tokens were estimated (no usage)")
+    attempts: int = Field(description="job attempts that recorded requests")
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+
+
+class ModelRequestOut(BaseModel):
+    attempt: int
+    request_index: int
+    status: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    stream: bool
+    estimated: bool
+    error: str | None
+
+
+class UsagePage(BaseModel):
+    summary: UsageSummary
+    items: list[ModelRequestOut]
+    page: int
+    per_page: int

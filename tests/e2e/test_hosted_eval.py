@@ -121,6 +121,27 @@ def test_leaderboard_row_api_and_cli(cli_eval: CliRun, hosted_env: HostedEnv) ->
     assert cli_eval.eval_id in as_json
 
 
+def test_gateway_usage_is_recorded_per_request(cli_eval: CliRun, hosted_env: HostedEnv
+                                               ) -> None:
+    with hosted_env.api(hosted_env.token) as api:
+        ev = api.get(f"/evals/{cli_eval.eval_id}").json()
+        used = api.get(f"/evals/{cli_eval.eval_id}/usage").json()
+        log = api.get(f"/evals/{cli_eval.eval_id}/logs").json()["text"]
+    summary, items = used["summary"], used["items"]
+    # One chat completion per rollout of this single-turn environment, all through the
+    # gateway, on one attempt; each request is also a line of the job log.
+    assert summary["requests"] == len(items) == 4 and summary["attempts"] == 1
+    assert summary["refused"] == 0
+    assert [i["request_index"] for i in items] == [0, 1, 2, 3]
+    assert all(i["status"] == 200 and i["prompt_tokens"] > 0 for i in items)
+    assert summary["completion_tokens"] == sum(i["completion_tokens"] for i in items) > 0
+    assert summary["latency_p50_s"] <= summary["latency_p95_s"]
+    assert log.count("[gateway] request ") == 4
+    assert ev["aggregates"]["tokens_out"] > 0
+    with hosted_env.api(hosted_env.outsider_token) as other:  # public env: readable
+        assert other.get(f"/evals/{cli_eval.eval_id}/usage").status_code == 200
+
+
 def test_log_is_archived_and_readable(cli_eval: CliRun, hosted_env: HostedEnv) -> None:
     with hosted_env.api(hosted_env.token) as api:
         piece = api.get(f"/evals/{cli_eval.eval_id}/logs").json()
@@ -145,6 +166,7 @@ def test_private_environment_eval_is_invisible_to_outsiders(hosted_env: HostedEn
         with hosted_env.api(token) as other:
             for path in (f"/evals/{eval_id}", f"/evals/{eval_id}/samples",
                          f"/evals/{eval_id}/logs", f"/evals/{eval_id}/events",
+                         f"/evals/{eval_id}/usage",
                          f"{private}/leaderboard"):
                 r = other.get(path)
                 assert r.status_code == 404, (path, r.status_code, r.text)
