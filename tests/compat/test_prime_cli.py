@@ -94,6 +94,18 @@ def test_push_public_v1(world: World, alpha: Path) -> None:
     assert page.status_code == 200 and wheel.filename in page.text
 
 
+def test_envhub_push_of_what_prime_pushed_is_the_same_version(world: World,
+                                                              alpha: Path) -> None:
+    # The two clients build different archives of the same tree; the content hash (one
+    # recipe in both) says it is the same content, so our push is an idempotent success.
+    [before] = _version_rows(world, "alice", ALPHA)
+    pushed = world.hub.envhub("push", str(alpha), "--json", token=world.alice)
+    summary = json.loads(pushed.stdout)
+    assert summary["version"] == "0.1.0" and summary["content_hash"] == before.content_hash
+    [after] = _version_rows(world, "alice", ALPHA)
+    assert after.id == before.id
+
+
 def test_identical_push_hints_then_auto_bump(world: World, alpha: Path) -> None:
     again = world.prime("env", "push", token=world.alice, cwd=alpha, ok=False)
     assert "content hash" in again.stdout.lower() and "already exists" in again.stdout
@@ -301,3 +313,12 @@ def test_upload_urls_are_capabilities(world: World, alpha: Path) -> None:
                   world.alice)
     assert r.status_code == 422 and isinstance(r.json()["detail"], str)
     assert [v.version for v in _version_rows(world, "alice", ALPHA)] == ["0.1.0", "0.1.1"]
+
+
+def test_prime_push_of_what_envhub_pushed_gets_the_duplicate_hint(world: World) -> None:
+    path = world.scaffold("envhub-cmp-twice")
+    world.hub.envhub("push", str(path), token=world.alice)
+    again = world.prime("env", "push", token=world.alice, cwd=path, ok=False)
+    assert "already exists" in again.stdout and "--auto-bump" in again.stdout
+    [version] = _version_rows(world, "alice", "envhub-cmp-twice")
+    assert version.content_hash == content_hash_of_dir(path)
