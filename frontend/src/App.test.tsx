@@ -169,3 +169,38 @@ describe("owner page", () => {
     expect(api.calls.find((c) => c.url.pathname === "/api/v1/environments")!.url.searchParams.get("owner")).toBe("acme");
   });
 });
+
+describe("user profile organizations", () => {
+  const owner = (name: string) => ({ name, kind: "user", display_name: null, created_at: "2025-01-01T00:00:00Z" });
+  const noEnvs = { items: [], total: 0, page: 1, per_page: 30 };
+
+  it("links the organizations a user shows, and nothing else", async () => {
+    const api = mockApi({
+      "GET /api/v1/owners/bob": owner("bob"),
+      "GET /api/v1/environments": noEnvs,
+      "GET /api/v1/users/bob/orgs": [
+        { name: "acme", display_name: "ACME Research" },
+        { name: "lab", display_name: null },
+      ],
+    });
+    renderApp("/bob");
+    const links = await screen.findAllByTestId("owner-org");
+    expect(links.map((a) => [a.textContent?.slice(1), a.getAttribute("href")])).toEqual([
+      ["ACME Research", "/acme"],
+      ["lab", "/lab"],
+    ]);
+    expect(api.calls.some((c) => c.url.pathname === "/api/v1/orgs")).toBe(false); // never the private list
+    expect(screen.queryByTestId("edit-profile")).toBeNull();
+  });
+
+  it("shows no organizations section for others when none is public, and a hint on your own page", async () => {
+    mockApi({ "GET /api/v1/owners/{name}": ({ params }: { params: Record<string, string> }) => owner(params.name), "GET /api/v1/environments": noEnvs, "GET /api/v1/users/{name}/orgs": [] });
+    const { unmount } = renderApp("/bob", user);
+    await screen.findByTestId("owner-title");
+    await waitFor(() => expect(screen.queryByRole("heading", { name: "Organizations" })).toBeNull());
+    unmount();
+    renderApp("/alice", user);
+    expect(await screen.findByRole("heading", { name: "Organizations" })).toBeTruthy();
+    expect(screen.getByTestId("edit-profile").getAttribute("href")).toBe("/settings/account");
+  });
+});

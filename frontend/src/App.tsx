@@ -1,5 +1,5 @@
 import { lazy, Suspense } from "react";
-import { Route, Routes } from "react-router-dom";
+import { Navigate, Route, Routes } from "react-router-dom";
 import { Loading } from "./components/Feedback";
 import { Layout } from "./components/Layout";
 import CatalogPage from "./pages/CatalogPage";
@@ -12,6 +12,7 @@ const EvalPage = lazy(() => import("./pages/EvalPage"));
 const OwnerPage = lazy(() => import("./pages/OwnerPage"));
 const LoginPage = lazy(() => import("./pages/LoginPage"));
 const TokensPage = lazy(() => import("./pages/TokensPage"));
+const AccountPage = lazy(() => import("./pages/AccountPage"));
 const OrgPage = lazy(() => import("./pages/OrgPage"));
 
 /**
@@ -27,6 +28,8 @@ export function AppRoutes() {
           <Route index element={<HomePage />} />
           <Route path="environments" element={<CatalogPage />} />
           <Route path="login" element={<LoginPage />} />
+          <Route path="settings" element={<Navigate to="/settings/account" replace />} />
+          <Route path="settings/account" element={<AccountPage />} />
           <Route path="settings/tokens" element={<TokensPage />} />
           <Route path="orgs/:name" element={<OrgPage />} />
           <Route path="evals/:id" element={<EvalPage />} />

@@ -10,7 +10,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.kit.db import Base, CreatedMixin, IdMixin, string_enum
@@ -83,6 +83,8 @@ class Membership(CreatedMixin, Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[Role] = mapped_column(string_enum(Role, "member_role"))
+    # Shown on the member's public profile only when the member chooses so (hidden by default).
+    public: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ApiToken(IdMixin, CreatedMixin, Base):

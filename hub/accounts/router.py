@@ -7,15 +7,24 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from hub.accounts import service, sessions
-from hub.accounts.deps import CurrentPrincipal, OptionalPrincipal, WritePrincipal
+from hub.accounts.deps import (
+    AdminScopePrincipal,
+    CurrentPrincipal,
+    OptionalPrincipal,
+    WritePrincipal,
+)
 from hub.accounts.models import Organization
 from hub.accounts.schemas import (
     MemberOut,
     MemberSet,
+    MembershipVisibility,
     MeOut,
     OrgCreate,
     OrgOut,
+    OrgRef,
     OwnerOut,
+    PasswordChange,
+    ProfileUpdate,
     SessionCreate,
     SessionOut,
     TokenCreate,
@@ -25,8 +34,8 @@ from hub.accounts.schemas import (
 )
 from hub.accounts.security import verify_password
 from hub.kit.deps import get_settings_dep
-from hub.kit.errors import NotFound, Unauthorized
-from hub.kit.http import TransactionalRoute, get_db
+from hub.kit.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from hub.kit.http import TransactionalRoute, get_db, problem_responses
 from hub.kit.settings import Settings
 
 router = APIRouter(route_class=TransactionalRoute, tags=["accounts"])
@@ -39,9 +48,40 @@ def me(principal: CurrentPrincipal) -> MeOut:
     return MeOut.model_validate(principal.user)
 
 
+@router.patch("/users/me", response_model=MeOut,
+              responses=problem_responses(Unauthorized, InvalidInput))
+def update_me(body: ProfileUpdate, principal: WritePrincipal, db: Db) -> MeOut:
+    """Edit your profile. Only the fields sent change."""
+    if "email" in body.model_fields_set:
+        service.set_email(db, principal.user, body.email)
+    return MeOut.model_validate(principal.user)
+
+
+@router.put("/users/me/password", status_code=204,
+            responses=problem_responses(Unauthorized, Forbidden, InvalidInput))
+def change_password(body: PasswordChange, request: Request, principal: AdminScopePrincipal,
+                    db: Db, settings: SettingsDep) -> Response:
+    """Change your password (the current one is required). Every other browser session
+    ends; API tokens are separate credentials and keep working."""
+    service.change_password(db, principal.user, body.current_password, body.new_password)
+    # The browser that made the change stays signed in; a token caller keeps no session.
+    keep = request.cookies.get(sessions.COOKIE_NAME) if principal.scope is None else None
+    sessions.end_all(db, principal.user, keep_cookie=keep, secret_key=settings.secret_key)
+    return Response(status_code=204)
+
+
 @router.get("/users/{username}", response_model=UserOut)
 def user_profile(username: str, db: Db) -> UserOut:
     return UserOut.model_validate(service.get_user(db, username))
+
+
+@router.get("/users/{username}/orgs", response_model=list[OrgRef],
+            responses=problem_responses(NotFound))
+def user_public_orgs(username: str, db: Db) -> list[OrgRef]:
+    """The organizations a user shows on their profile: public memberships only."""
+    user = service.get_user(db, username)
+    return [OrgRef(name=o.name, display_name=o.display_name)
+            for o in service.list_public_orgs(db, user)]
 
 
 @router.get("/owners/{name}", response_model=OwnerOut)
@@ -76,15 +116,19 @@ def revoke_token(token_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> Re
 
 
 def _org_out(db: Session, org: Organization, principal: service.Principal | None) -> OrgOut:
-    role = service.role_in(db, org.id, principal.user if principal else None)
+    user = principal.user if principal else None
+    role = service.role_in(db, org.id, user)
     members = None
     if role is not None:
         members = [MemberOut(username=u.username, role=r) for u, r in service.list_members(db, org)]
+    mine = service.membership_of(db, org, user)
     return OrgOut(id=org.id, name=org.name, display_name=org.display_name,
-                  created_at=org.created_at, your_role=role, members=members)
+                  created_at=org.created_at, your_role=role, members=members,
+                  membership_public=mine.public if mine else None)
 
 
-@router.post("/orgs", response_model=OrgOut, status_code=201)
+@router.post("/orgs", response_model=OrgOut, status_code=201,
+             responses=problem_responses(Unauthorized, Forbidden, Conflict, InvalidInput))
 def create_org(body: OrgCreate, principal: WritePrincipal, db: Db) -> OrgOut:
     org = service.create_org(db, body.name, principal.user, body.display_name)
     return _org_out(db, org, principal)
@@ -98,6 +142,16 @@ def my_orgs(principal: CurrentPrincipal, db: Db) -> list[OrgOut]:
 @router.get("/orgs/{name}", response_model=OrgOut)
 def get_org(name: str, principal: OptionalPrincipal, db: Db) -> OrgOut:
     return _org_out(db, service.get_org(db, name), principal)
+
+
+@router.put("/orgs/{name}/membership", response_model=OrgOut,
+            responses=problem_responses(Unauthorized, NotFound))
+def set_membership_visibility(name: str, body: MembershipVisibility, principal: WritePrincipal,
+                              db: Db) -> OrgOut:
+    """Show or hide your own membership on your public profile."""
+    org = service.get_org(db, name)
+    service.set_membership_public(db, org, principal.user, body.public)
+    return _org_out(db, org, principal)
 
 
 @router.put("/orgs/{name}/members/{username}", response_model=OrgOut)

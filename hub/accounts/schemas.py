@@ -21,6 +21,18 @@ class MeOut(UserOut):
     is_admin: bool
 
 
+class ProfileUpdate(BaseModel):
+    """Fields left out stay as they are."""
+
+    email: str | None = Field(default=None, max_length=254,
+                              description="An e-mail address; null or blank clears it.")
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024, description="At least 8 characters.")
+
+
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     scope: TokenScope = TokenScope.READ
@@ -46,7 +58,7 @@ class TokenCreated(TokenOut):
 
 class OrgCreate(BaseModel):
     name: str
-    display_name: str | None = None
+    display_name: str | None = Field(default=None, max_length=128)
 
 
 class MemberOut(BaseModel):
@@ -63,6 +75,21 @@ class OrgOut(BaseModel):
     members: list[MemberOut] | None = Field(
         default=None, description="Only shown to members of the organization."
     )
+    membership_public: bool | None = Field(
+        default=None,
+        description="Whether your membership shows on your public profile (members only).",
+    )
+
+
+class OrgRef(BaseModel):
+    """An organization as listed on a member's public profile."""
+
+    name: str
+    display_name: str | None
+
+
+class MembershipVisibility(BaseModel):
+    public: bool = Field(description="Show this membership on your public profile.")
 
 
 class MemberSet(BaseModel):

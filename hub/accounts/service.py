@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from hub.accounts.models import (
     TokenScope,
     User,
 )
-from hub.accounts.security import hash_password, keyed_hash, new_token
+from hub.accounts.security import hash_password, keyed_hash, new_token, verify_password
 from hub.kit.db import utcnow
 from hub.kit.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from hub.kit.names import validate_owner_name
@@ -81,10 +82,34 @@ def create_user(
 
 
 def set_password(db: Session, user: User, password: str) -> None:
-    if len(password) < 8:
-        raise InvalidInput("Passwords need at least 8 characters.", code="weak-password")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"Passwords need at least {MIN_PASSWORD} characters.",
+                           code="weak-password")
     user.password_hash = hash_password(password)
     db.flush()
+
+
+MIN_PASSWORD = 8
+# Deliberately loose: one "@", no spaces, a dot in the domain. Delivery is the real check.
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def set_email(db: Session, user: User, email: str | None) -> None:
+    """Set or (with None or blank) clear the user's e-mail address."""
+    email = (email or "").strip() or None
+    if email is not None and (len(email) > 254 or not _EMAIL_RE.match(email)):
+        raise InvalidInput(f"'{email}' is not an e-mail address.", code="invalid-email")
+    user.email = email
+    db.flush()
+
+
+def change_password(db: Session, user: User, current: str, new: str) -> None:
+    """Replace the password, proving the current one first (a stolen session is not enough)."""
+    if not verify_password(user.password_hash, current):
+        raise InvalidInput("The current password is wrong.", code="wrong-password")
+    if current == new:
+        raise InvalidInput("The new password is the current one.", code="same-password")
+    set_password(db, user, new)
 
 
 def get_user(db: Session, username: str) -> User:
@@ -97,9 +122,9 @@ def get_user(db: Session, username: str) -> User:
 def create_org(
     db: Session, name: str, owner: User, display_name: str | None = None
 ) -> Organization:
-    name = name.lower()
+    name = name.strip().lower()
     ns = _claim_namespace(db, name, NamespaceKind.ORG)
-    org = Organization(id=ns.id, name=name, display_name=display_name)
+    org = Organization(id=ns.id, name=name, display_name=(display_name or "").strip() or None)
     db.add(org)
     db.flush()
     db.add(Membership(org_id=org.id, user_id=owner.id, role=Role.OWNER))
@@ -158,6 +183,33 @@ def list_user_orgs(db: Session, user: User) -> list[tuple[Organization, Role]]:
         .order_by(Organization.name)
     ).all()
     return [(org, role) for org, role in rows]
+
+
+def membership_of(db: Session, org: Organization, user: User | None) -> Membership | None:
+    if user is None:
+        return None
+    return db.scalar(
+        select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
+    )
+
+
+def set_membership_public(db: Session, org: Organization, user: User, public: bool) -> None:
+    """A member shows (or hides) their own membership on their public profile."""
+    membership = membership_of(db, org, user)
+    if membership is None:
+        raise NotFound(f"You are not a member of '{org.name}'.", code="member-not-found")
+    membership.public = public
+    db.flush()
+
+
+def list_public_orgs(db: Session, user: User) -> list[Organization]:
+    """The organizations a user chose to show on their profile (nothing else leaks)."""
+    return list(db.scalars(
+        select(Organization)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user.id, Membership.public.is_(True))
+        .order_by(Organization.name)
+    ))
 
 
 def list_members(db: Session, org: Organization) -> list[tuple[User, Role]]:

@@ -6,7 +6,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.accounts.models import User, WebSession
@@ -45,6 +45,15 @@ def end(db: Session, cookie_value: str, *, secret_key: str) -> None:
     if found is not None:
         db.delete(found[0])
         db.flush()
+
+
+def end_all(db: Session, user: User, *, keep_cookie: str | None, secret_key: str) -> None:
+    """Sign the user out everywhere, except the browser holding `keep_cookie` (if any)."""
+    stmt = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep_cookie:
+        stmt = stmt.where(WebSession.session_hash != keyed_hash(keep_cookie, secret_key))
+    db.execute(stmt)
+    db.flush()
 
 
 def csrf_ok(web_session: WebSession, header_value: str | None) -> bool:

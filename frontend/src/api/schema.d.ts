@@ -18,6 +18,31 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        /**
+         * Update Me
+         * @description Edit your profile. Only the fields sent change.
+         */
+        patch: operations["update_me_api_v1_users_me_patch"];
+        trace?: never;
+    };
+    "/api/v1/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change Password
+         * @description Change your password (the current one is required). Every other browser session
+         *     ends; API tokens are separate credentials and keep working.
+         */
+        put: operations["change_password_api_v1_users_me_password_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -30,6 +55,26 @@ export interface paths {
         };
         /** User Profile */
         get: operations["user_profile_api_v1_users__username__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{username}/orgs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Public Orgs
+         * @description The organizations a user shows on their profile: public memberships only.
+         */
+        get: operations["user_public_orgs_api_v1_users__username__orgs_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -118,6 +163,26 @@ export interface paths {
         /** Get Org */
         get: operations["get_org_api_v1_orgs__name__get"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{name}/membership": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Membership Visibility
+         * @description Show or hide your own membership on your public profile.
+         */
+        put: operations["set_membership_visibility_api_v1_orgs__name__membership_put"];
         post?: never;
         delete?: never;
         options?: never;
@@ -471,6 +536,26 @@ export interface paths {
         };
         /** Get Samples */
         get: operations["get_samples_api_v1_evals__eval_id__samples_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evals/{eval_id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Usage
+         * @description The model gateway's per-request usage of a hosted run (empty for uploaded runs).
+         */
+        get: operations["get_usage_api_v1_evals__eval_id__usage_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1648,6 +1733,35 @@ export interface components {
         MemberSet: {
             role: components["schemas"]["Role"];
         };
+        /** MembershipVisibility */
+        MembershipVisibility: {
+            /**
+             * Public
+             * @description Show this membership on your public profile.
+             */
+            public: boolean;
+        };
+        /** ModelRequestOut */
+        ModelRequestOut: {
+            /** Attempt */
+            attempt: number;
+            /** Request Index */
+            request_index: number;
+            /** Status */
+            status: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Latency S */
+            latency_s: number;
+            /** Stream */
+            stream: boolean;
+            /** Estimated */
+            estimated: boolean;
+            /** Error */
+            error: string | null;
+        };
         /** OrgCreate */
         OrgCreate: {
             /** Name */
@@ -1677,6 +1791,21 @@ export interface components {
              * @description Only shown to members of the organization.
              */
             members?: components["schemas"]["MemberOut"][] | null;
+            /**
+             * Membership Public
+             * @description Whether your membership shows on your public profile (members only).
+             */
+            membership_public?: boolean | null;
+        };
+        /**
+         * OrgRef
+         * @description An organization as listed on a member's public profile.
+         */
+        OrgRef: {
+            /** Name */
+            name: string;
+            /** Display Name */
+            display_name: string | null;
         };
         /** OwnerOut */
         OwnerOut: {
@@ -1691,6 +1820,27 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** PasswordChange */
+        PasswordChange: {
+            /** Current Password */
+            current_password: string;
+            /**
+             * New Password
+             * @description At least 8 characters.
+             */
+            new_password: string;
+        };
+        /**
+         * ProfileUpdate
+         * @description Fields left out stay as they are.
+         */
+        ProfileUpdate: {
+            /**
+             * Email
+             * @description An e-mail address; null or blank clears it.
+             */
+            email?: string | null;
         };
         /** ProviderAdminOut */
         ProviderAdminOut: {
@@ -2020,6 +2170,47 @@ export interface components {
             already_published: boolean;
             version?: components["schemas"]["VersionOut"] | null;
         };
+        /** UsagePage */
+        UsagePage: {
+            summary: components["schemas"]["UsageSummary"];
+            /** Items */
+            items: components["schemas"]["ModelRequestOut"][];
+            /** Page */
+            page: number;
+            /** Per Page */
+            per_page: number;
+        };
+        /** UsageSummary */
+        UsageSummary: {
+            /**
+             * Requests
+             * @description chat-completion requests the gateway saw
+             */
+            requests: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Refused
+             * @description requests answered with an error (budget, upstream)
+             */
+            refused: number;
+            /**
+             * Estimated
+             * @description requests whose tokens were estimated (no usage)
+             */
+            estimated: number;
+            /**
+             * Attempts
+             * @description job attempts that recorded requests
+             */
+            attempts: number;
+            /** Latency P50 S */
+            latency_p50_s: number | null;
+            /** Latency P95 S */
+            latency_p95_s: number | null;
+        };
         /** UserOut */
         UserOut: {
             /**
@@ -2175,6 +2366,97 @@ export interface operations {
             };
         };
     };
+    update_me_api_v1_users_me_patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfileUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeOut"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    change_password_api_v1_users_me_password_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     user_profile_api_v1_users__username__get: {
         parameters: {
             query?: never;
@@ -2193,6 +2475,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    user_public_orgs_api_v1_users__username__orgs_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgRef"][];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Validation Error */
@@ -2361,13 +2683,40 @@ export interface operations {
                     "application/json": components["schemas"]["OrgOut"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2390,6 +2739,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrgOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    set_membership_visibility_api_v1_orgs__name__membership_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MembershipVisibility"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgOut"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Validation Error */
@@ -3578,6 +3980,49 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SamplePage"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_usage_api_v1_evals__eval_id__usage_get: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                eval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsagePage"];
                 };
             };
             /** @description Not found */

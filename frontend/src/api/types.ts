@@ -20,6 +20,8 @@ export type TokenCreated = Schemas["TokenCreated"];
 export type Org = Schemas["OrgOut"];
 export type OrgMember = Schemas["MemberOut"];
 export type OrgRole = Schemas["Role"];
+/** An organization on a member's public profile (public memberships only). */
+export type OrgRef = Schemas["OrgRef"];
 
 export type Environment = Schemas["EnvironmentOut"];
 export type EnvironmentPage = Schemas["EnvironmentPage"];

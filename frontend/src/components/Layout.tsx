@@ -22,7 +22,9 @@ function UserMenu() {
       <Link to={`/${encodeURIComponent(user.username)}`} className="user-name" data-testid="current-user">
         {user.username}
       </Link>
-      <NavLink to="/settings/tokens">Tokens</NavLink>
+      <NavLink to="/settings/account" data-testid="settings-link">
+        Settings
+      </NavLink>
       <button
         type="button"
         className="btn btn-small btn-ghost"

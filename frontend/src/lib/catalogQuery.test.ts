@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { catalogHref, catalogSearch, parseCatalogParams, toApiQuery } from "./catalogQuery";
+import { catalogHref, catalogSearch, parseCatalogParams, RUNTIMES, toApiQuery } from "./catalogQuery";
 
 describe("catalog query", () => {
   it("round-trips filters through the URL", () => {
@@ -19,5 +19,12 @@ describe("catalog query", () => {
     expect(toApiQuery(parseCatalogParams(new URLSearchParams("q=x")))).toMatchObject({ q: "x", sort: undefined, page: 1, per_page: 50 });
     expect(toApiQuery(parseCatalogParams(new URLSearchParams("")))).toMatchObject({ sort: "downloads", order: "desc" });
     expect(toApiQuery(parseCatalogParams(new URLSearchParams("sort=name")))).toMatchObject({ sort: "name", order: "asc" });
+  });
+});
+
+describe("runtime labels", () => {
+  it("state the hub's verifiers line: v1 is 0.2 and later, v0 is 0.1.x", () => {
+    expect(RUNTIMES.find((r) => r.value === "v1")?.label).toBe("v1 (verifiers ≥ 0.2)");
+    expect(RUNTIMES.find((r) => r.value === "v0")?.label).toBe("v0 (verifiers 0.1.x)");
   });
 });

@@ -18,8 +18,9 @@ export const SORTS: { value: SortKey | ""; label: string }[] = [
 
 export const RUNTIMES: { value: Runtime | ""; label: string }[] = [
   { value: "", label: "Any runtime" },
-  { value: "v1", label: "v1 (verifiers ≥ 0.4)" },
-  { value: "v0", label: "v0 (verifiers 0.1)" },
+  // The hub's line (hub/registry/runtime.py): 0.1.x is the v0 API, 0.2 and later the v1 API.
+  { value: "v1", label: "v1 (verifiers ≥ 0.2)" },
+  { value: "v0", label: "v0 (verifiers 0.1.x)" },
   { value: "unknown", label: "Unknown" },
 ];
 

@@ -5,6 +5,7 @@ import { errorMessage } from "../api/client";
 import type { Token, TokenCreated, TokenScope } from "../api/types";
 import { CopyButton } from "../components/CopyButton";
 import { Empty, ErrorMessage, Loading } from "../components/Feedback";
+import { SettingsNav } from "../components/SettingsNav";
 import { formatDate, relativeTime } from "../lib/format";
 import { useSession } from "../lib/session";
 import { useAsync } from "../lib/useAsync";
@@ -125,6 +126,7 @@ export default function TokensPage() {
   return (
     <div className="tokens-page">
       <h1>API tokens</h1>
+      <SettingsNav />
       <p className="muted">Tokens authenticate the envhub CLI, prime, pip and uv (as the password of the index URL). Treat them like passwords.</p>
 
       {created && (
