@@ -72,6 +72,10 @@ def test_run_watch_and_find_on_the_leaderboard(page: Page, hosted_env: HostedEnv
     assert any(f"/api/v1/evals/{eval_id}/events" in url for url in streams), streams
     expect(page.get_by_test_id("eval-log")).not_to_be_empty()
     expect(page.get_by_test_id("eval-metrics")).to_be_visible()
+    # The gateway's record: one model request per rollout of this single-turn environment.
+    usage = page.get_by_test_id("eval-usage")
+    expect(usage).to_contain_text("Model requests2")
+    expect(usage).to_contain_text("Latency p50 / p95")
     samples = page.get_by_test_id("sample-row")
     expect(samples).to_have_count(2)
     first = samples.first

@@ -6,7 +6,7 @@
  * depend on the wire format.
  */
 import { api, apiUrl, unwrap } from "./client";
-import type { Eval, EvalCreate, EvalOut, EvalCreateBody, EvalSummary, EvalSummaryPage, JobStatus, SampleFilter, SamplePage } from "./types";
+import type { Eval, EvalCreate, EvalOut, EvalCreateBody, EvalSummary, EvalSummaryPage, JobStatus, SampleFilter, SamplePage, UsagePage } from "./types";
 
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 /** How much of the log the evaluation page loads at first (the live stream continues it). */
@@ -65,6 +65,8 @@ export function toEval(ev: EvalOut, logTail: string[] = [], logOffset = 0): Eval
     ci_low: agg.ci_low ?? null,
     ci_high: agg.ci_high ?? null,
     error: ev.error_code ? `${ev.error_message || ev.error_code} (${ev.error_code})` : null,
+    hosted: ev.source === "hosted",
+    cost: agg.cost ?? null,
     created_at: ev.created_at,
     started_at: ev.job?.started_at ?? null,
     finished_at: ev.completed_at ?? ev.job?.finished_at ?? null,
@@ -122,6 +124,11 @@ export function listSamples(
   // "all" is the UI's name for no filter; the hub knows only failed | low_reward.
   const params = filter && filter !== "all" ? { ...rest, filter } : rest;
   return unwrap(api.GET("/api/v1/evals/{eval_id}/samples", { params: { path: { eval_id: id }, query: params } }));
+}
+
+/** The model gateway's record of a hosted run: a summary and the first page of requests. */
+export function getUsage(id: string, perPage = 20): Promise<UsagePage> {
+  return unwrap(api.GET("/api/v1/evals/{eval_id}/usage", { params: { path: { eval_id: id }, query: { per_page: perPage } } }));
 }
 
 /** What `followEval` reports (adapted from the hub's server-sent events). */

@@ -62,6 +62,7 @@ export type EvalLog = Schemas["LogOut"];
 export type JobStatus = Schemas["JobState"];
 export type Sample = Schemas["SampleOut"];
 export type SamplePage = Schemas["SamplePage"];
+export type UsagePage = Schemas["UsagePage"];
 
 export interface EvalProgress {
   completed: number;
@@ -88,6 +89,10 @@ export interface Eval {
   ci_high: number | null;
   /** "message (code)" when the run failed, timed out or was cancelled. */
   error: string | null;
+  /** Run by the hub (its gateway recorded every model request) or uploaded by its author. */
+  hosted: boolean;
+  /** Dollars, when the provider has prices. */
+  cost: number | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;

@@ -6,6 +6,7 @@ import type { Eval, JobStatus, Sample, SampleFilter } from "../api/types";
 import { Empty, ErrorMessage, Loading, NotFound } from "../components/Feedback";
 import { Pager } from "../components/Pager";
 import { StatusBadge } from "../components/StatusBadge";
+import { UsageCard } from "../components/UsageCard";
 import { formatDateTime, formatNumber, formatReward, shortHash } from "../lib/format";
 import { useAsync } from "../lib/useAsync";
 import { useTitle } from "../lib/useTitle";
@@ -294,6 +295,7 @@ export default function EvalPage() {
             </dl>
           )}
         </section>
+        {e.hosted && isTerminal(status) && <UsageCard id={String(e.id)} cost={e.cost} />}
       </div>
 
       <section aria-labelledby="log-title" className="log-section">
