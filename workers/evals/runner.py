@@ -269,13 +269,14 @@ def _decide(result: SandboxResult, cancelled: bool, state: dict[str, Any],
         return RunOutcome("cancelled", "cancelled", "the evaluation was cancelled", **counts)
     if result.timed_out:
         return RunOutcome("timed_out", "timeout",
-                          f"the evaluation exceeded its {result.duration_s:.0f}s time limit",
-                          **counts)
+                          f"the evaluation exceeded its {result.duration_s:.0f}s time limit"
+                          + _pids_note(result), **counts)
     if state["fatal"] is not None:
         code, message = state["fatal"]
         return RunOutcome("failed", code, message, **counts)
     if not result.ok:
-        return RunOutcome("failed", *_crash_reason(result), **counts)
+        code, message = _crash_reason(result)
+        return RunOutcome("failed", code, message + _pids_note(result), **counts)
     if not state["end"]:
         return RunOutcome("failed", "harness_incomplete",
                           "the harness exited without finishing", **counts)
@@ -285,6 +286,11 @@ def _decide(result: SandboxResult, cancelled: bool, state: dict[str, Any],
                           f"all {n} rollouts failed; most common error ({times}x): {common}",
                           **counts)
     return RunOutcome("ok", **counts)
+
+
+def _pids_note(result: SandboxResult) -> str:
+    return ("; it hit the sandbox's process limit (a fork bomb, or too many processes or "
+            "threads)" if result.pids_limit_hit else "")
 
 
 def _crash_reason(result: SandboxResult) -> tuple[str, str]:

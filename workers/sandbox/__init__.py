@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workers.sandbox.base import (
     SandboxBackend,
+    SandboxCeilings,
     SandboxError,
     SandboxHandle,
     SandboxResult,
@@ -18,6 +19,7 @@ __all__ = [
     "BubblewrapBackend",
     "HostCapabilities",
     "SandboxBackend",
+    "SandboxCeilings",
     "SandboxError",
     "SandboxHandle",
     "SandboxResult",

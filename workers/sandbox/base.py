@@ -8,9 +8,11 @@ interface leaves room for gVisor or container backends on production GPU nodes.
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 MiB = 1024 * 1024
 
@@ -87,7 +89,8 @@ class SandboxResult:
     `exit_code` is the process's own code when it exited, else None. `killed_by_signal`
     is set when it died by a signal (SIGXCPU for the cpu limit, SIGKILL for memory/oom,
     timeout or `kill()`). `unenforced` names every requested limit this host could not
-    enforce, so callers never mistake "not enforced" for "not exceeded".
+    enforce, so callers never mistake "not enforced" for "not exceeded". `oom_killed` and
+    `pids_limit_hit` come from the run's cgroup (always False without one).
     """
 
     exit_code: int | None
@@ -99,10 +102,63 @@ class SandboxResult:
     log_tail: str
     unenforced: tuple[str, ...] = ()
     oom_killed: bool = False
+    pids_limit_hit: bool = False  # a fork failed on max_pids (a fork bomb, or too many)
+    peak_memory_bytes: int | None = None  # highest cgroup memory use, where known
+    peak_pids: int | None = None  # most tasks (processes + threads) at once, where known
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+
+@dataclass(frozen=True)
+class SandboxCeilings:
+    """Upper bounds a worker operator puts on every spec, whatever the caller asked for
+    (size the sandbox to the host; tests keep hostile runs small). None = no ceiling.
+
+    From the environment (`from_env`): HUB_SANDBOX_MEMORY_BYTES, HUB_SANDBOX_MAX_PIDS,
+    HUB_SANDBOX_MAX_FILE_BYTES, HUB_SANDBOX_TIMEOUT_S, HUB_SANDBOX_CPU_S.
+    """
+
+    memory_bytes: int | None = None
+    max_pids: int | None = None
+    max_file_bytes: int | None = None
+    timeout_s: float | None = None
+    cpu_s: int | None = None
+
+    ENV_PREFIX = "HUB_SANDBOX_"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxCeilings:
+        """Raises `SandboxSpecError` for a value that is not a positive number."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, kind in (("memory_bytes", int), ("max_pids", int), ("max_file_bytes", int),
+                           ("timeout_s", float), ("cpu_s", int)):
+            raw = environ.get(cls.ENV_PREFIX + name.upper(), "").strip()
+            if not raw:
+                continue
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = 0
+            if value <= 0:
+                raise SandboxSpecError(f"{cls.ENV_PREFIX}{name.upper()} must be a positive "
+                                       f"{kind.__name__}, not {raw!r}")
+            values[name] = value
+        return cls(**values)
+
+    def apply(self, spec: SandboxSpec) -> tuple[SandboxSpec, list[str]]:
+        """`spec` with every limit at most its ceiling, and what was lowered."""
+        changes: dict[str, Any] = {}
+        for name in ("memory_bytes", "max_pids", "max_file_bytes", "timeout_s", "cpu_s"):
+            ceiling = getattr(self, name)
+            asked = getattr(spec, name)
+            if ceiling is not None and (asked is None or asked > ceiling):
+                changes[name] = ceiling
+        notes = [f"{name} lowered to the worker's ceiling {value} (asked "
+                 f"{getattr(spec, name)})" for name, value in changes.items()]
+        return (replace(spec, **changes) if changes else spec), notes
 
 
 class SandboxHandle(abc.ABC):

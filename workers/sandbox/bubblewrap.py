@@ -23,11 +23,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from workers.sandbox.base import (
     SandboxBackend,
+    SandboxCeilings,
     SandboxError,
     SandboxHandle,
     SandboxResult,
@@ -35,6 +35,7 @@ from workers.sandbox.base import (
     SandboxUnavailableError,
     read_tail,
 )
+from workers.sandbox.cgroups import RunCgroup, RunCgroupV1, RunCgroupV2
 from workers.sandbox.probe import ISOLATION_FLAGS, HostCapabilities, probe_host
 
 # Host /etc entries a Python process may need (libc loader, name service files for
@@ -67,9 +68,13 @@ def _bind(flag: str, host: Path, dest: str) -> list[str]:
 
 
 def argv_for(spec: SandboxSpec, *, bwrap: str = "bwrap", prlimit: str = "prlimit",
-             timeout: str = "timeout") -> list[str]:
+             timeout: str = "timeout", address_space_limit: bool = True) -> list[str]:
     """The full host command for `spec` (timeout -> prlimit -> bwrap -> argv). Pure apart
-    from reading pyvenv.cfg and checking which /etc allowlist entries exist."""
+    from reading pyvenv.cfg and checking which /etc allowlist entries exist.
+
+    `address_space_limit=False` leaves out RLIMIT_AS: the backend does that when a cgroup
+    enforces `memory_bytes` (address space is not memory: it would fail allocations long
+    before the real limit, and hide an OOM kill behind a MemoryError)."""
     spec.validate()
     venv = spec.venv.absolute()
     cmd = [timeout, "-k", f"{spec.kill_grace_s:g}", f"{spec.timeout_s:g}", prlimit,
@@ -79,7 +84,7 @@ def argv_for(spec: SandboxSpec, *, bwrap: str = "bwrap", prlimit: str = "prlimit
         cmd.append(f"--cpu={spec.cpu_s}:{spec.cpu_s + 1}")
     if spec.max_file_bytes is not None:
         cmd.append(f"--fsize={spec.max_file_bytes}")
-    if spec.memory_bytes is not None:
+    if spec.memory_bytes is not None and address_space_limit:
         cmd.append(f"--as={spec.memory_bytes}")
     cmd += ["--", bwrap, *ISOLATION_FLAGS, "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
@@ -143,50 +148,47 @@ def sanitize_output(root: Path) -> list[str]:
     return changed
 
 
-class _RunCgroup:
-    """A per-run cgroup v2 leaf with memory.max / pids.max, removed after the run."""
+# The run's first process joins its cgroup leaves, then becomes the sandbox. argv:
+# sh -c JOIN_SCRIPT envhub-cgroup-join N procs_file_1 .. procs_file_N command...
+JOIN_SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do '
+    'echo $$ > "$1" || { echo "[envhub-sandbox] could not join cgroup $1" >&2; exit 125; }; '
+    'shift; n=$((n - 1)); done; exec "$@"')
 
-    def __init__(self, parent: Path, memory_bytes: int | None, max_pids: int | None) -> None:
-        self.path = parent / f"run-{uuid.uuid4().hex[:12]}"
-        self.path.mkdir()
-        try:
-            if memory_bytes is not None:
-                (self.path / "memory.max").write_text(str(memory_bytes))
-                with contextlib.suppress(FileNotFoundError):  # absent without swap accounting
-                    (self.path / "memory.swap.max").write_text("0")
-            if max_pids is not None:
-                (self.path / "pids.max").write_text(str(max_pids))
-        except OSError:
-            self.remove()
-            raise
 
-    def oom_killed(self) -> bool:
-        with contextlib.suppress(OSError):
-            for line in (self.path / "memory.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill" and int(value) > 0:
-                    return True
-        return False
+def join_argv(procs_files: list[Path], argv: list[str]) -> list[str]:
+    return ["/bin/sh", "-c", JOIN_SCRIPT, "envhub-cgroup-join", str(len(procs_files)),
+            *(str(p) for p in procs_files), *argv]
 
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):  # cgroup.kill exists from Linux 5.14
-            (self.path / "cgroup.kill").write_text("1")
 
-    def remove(self) -> None:
-        for _ in range(50):  # rmdir fails with EBUSY until the last task is reaped
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                self.kill()
-                time.sleep(0.05)
+def run_cgroup_for(caps: HostCapabilities, memory_bytes: int | None,
+                   max_pids: int | None) -> RunCgroup | None:
+    """A fresh cgroup for one run where the host has one (raises OSError if creating it
+    fails), else None."""
+    if memory_bytes is None and max_pids is None:
+        return None
+    if caps.cgroup_parent is not None:
+        return RunCgroupV2(Path(caps.cgroup_parent), memory_bytes, max_pids)
+    memory_dir = Path(caps.cgroup_v1_memory) if caps.cgroup_v1_memory else None
+    pids_dir = Path(caps.cgroup_v1_pids) if caps.cgroup_v1_pids else None
+    if (memory_dir is None or memory_bytes is None) and (pids_dir is None or max_pids is None):
+        return None
+    freezer = Path(caps.cgroup_v1_freezer) if caps.cgroup_v1_freezer else None
+    return RunCgroupV1(memory_dir=memory_dir, pids_dir=pids_dir, freezer_dir=freezer,
+                       memory_bytes=memory_bytes, max_pids=max_pids)
+
+
+def _cgroup_enforces(cgroup: RunCgroup | None, caps: HostCapabilities) -> dict[str, bool]:
+    if cgroup is None:
+        return {"memory_bytes": False, "max_pids": False}
+    if isinstance(cgroup, RunCgroupV1):
+        return {"memory_bytes": cgroup.memory is not None, "max_pids": cgroup.pids is not None}
+    return {"memory_bytes": caps.cgroup_memory, "max_pids": caps.cgroup_pids}
 
 
 class BubblewrapHandle(SandboxHandle):
     def __init__(self, proc: subprocess.Popen[bytes], spec: SandboxSpec, log_path: Path,
-                 cgroup: _RunCgroup | None, unenforced: tuple[str, ...]) -> None:
+                 cgroup: RunCgroup | None, unenforced: tuple[str, ...]) -> None:
         self._proc = proc
         self._spec = spec
         self._log_path = log_path
@@ -201,6 +203,11 @@ class BubblewrapHandle(SandboxHandle):
     @property
     def pid(self) -> int:
         return self._proc.pid
+
+    @property
+    def cgroup(self) -> RunCgroup | None:
+        """The run's cgroup (None where the host has none): its limits, its members."""
+        return self._cgroup
 
     def poll(self) -> bool:
         return self._proc.poll() is not None
@@ -262,6 +269,8 @@ class BubblewrapHandle(SandboxHandle):
             else:
                 exit_code = rc
             oom = self._cgroup.oom_killed() if self._cgroup else False
+            pids_hit = self._cgroup.pids_limit_hit() if self._cgroup else False
+            peaks = self._cgroup.peaks() if self._cgroup else {}
             if self._cgroup is not None:
                 self._cgroup.remove()
             unenforced = self._unenforced
@@ -273,27 +282,32 @@ class BubblewrapHandle(SandboxHandle):
             with self._log_path.open("a") as log:
                 for change in changes:
                     log.write(f"{LOG_PREFIX} output sanitized: {change}\n")
+                used = "".join(f" peak_{k}={v}" for k, v in peaks.items() if v is not None)
                 log.write(f"{LOG_PREFIX} exit_code={exit_code} signal={sig} "
                           f"timed_out={timed_out} cancelled={cancelled} oom={oom} "
-                          f"duration={duration:.2f}s\n")
+                          f"pids_limit_hit={pids_hit}{used} duration={duration:.2f}s\n")
             self._result = SandboxResult(
                 exit_code=exit_code, timed_out=timed_out, killed_by_signal=sig,
                 cancelled=cancelled, duration_s=duration,
                 log_path=self._log_path, log_tail=read_tail(self._log_path),
-                unenforced=unenforced, oom_killed=oom)
+                unenforced=unenforced, oom_killed=oom, pids_limit_hit=pids_hit,
+                peak_memory_bytes=peaks.get("memory_bytes"), peak_pids=peaks.get("pids"))
             return self._result
 
 
 class BubblewrapBackend(SandboxBackend):
     """`require_cgroup=True` refuses to run (SandboxUnavailableError) where memory/pids cannot
-    be enforced by a cgroup, instead of running with only the rlimit backstops."""
+    be enforced by a cgroup (v2 or v1), instead of running with only the rlimit backstops.
+    `ceilings` (default: `SandboxCeilings.from_env()`, the HUB_SANDBOX_* variables) caps
+    every spec's limits."""
 
     name = "bubblewrap"
 
     def __init__(self, capabilities: HostCapabilities | None = None, *,
-                 require_cgroup: bool = False) -> None:
+                 require_cgroup: bool = False, ceilings: SandboxCeilings | None = None) -> None:
         self.capabilities = capabilities if capabilities is not None else probe_host()
         self.require_cgroup = require_cgroup
+        self.ceilings = ceilings if ceilings is not None else SandboxCeilings.from_env()
 
     def start(self, spec: SandboxSpec, log_path: Path) -> BubblewrapHandle:
         caps = self.capabilities
@@ -301,32 +315,36 @@ class BubblewrapBackend(SandboxBackend):
             raise SandboxUnavailableError(
                 f"bubblewrap sandbox unusable: {caps.bwrap_error or 'prlimit/timeout missing'}"
                 " (apt-get install -y bubblewrap util-linux coreutils)")
-        argv = argv_for(spec, bwrap=caps.bwrap_path, prlimit=caps.prlimit_path or "prlimit",
-                        timeout=caps.timeout_path or "timeout")
-        notes: list[str] = []
-        unenforced: list[str] = []
+        spec.validate()
+        spec, notes = self.ceilings.apply(spec)
         wants = [n for n, v in (("memory_bytes", spec.memory_bytes),
                                 ("max_pids", spec.max_pids)) if v is not None]
-        cgroup: _RunCgroup | None = None
-        if wants and caps.cgroup_parent is not None:
-            try:
-                cgroup = _RunCgroup(Path(caps.cgroup_parent), spec.memory_bytes, spec.max_pids)
-            except OSError as exc:
-                notes.append(f"could not create run cgroup: {exc}")
-        if wants and cgroup is None:
-            if self.require_cgroup:
-                raise SandboxUnavailableError(f"cgroup limits required but unavailable: "
-                                         f"{caps.cgroup_reason or notes}")
-            unenforced = wants
-            notes.append(f"NOT ENFORCED: {', '.join(wants)} (no cgroup: {caps.cgroup_reason})"
-                         + ("; memory is capped per process by RLIMIT_AS only"
-                            if spec.memory_bytes is not None else ""))
-        else:
-            # Join the cgroup before exec so no sandboxed process ever runs outside it.
-            assert cgroup is not None or not wants
+        cgroup: RunCgroup | None = None
+        try:
+            cgroup = run_cgroup_for(caps, spec.memory_bytes, spec.max_pids)
+        except OSError as exc:
+            notes.append(f"could not create run cgroup: {exc}")
+        enforced = _cgroup_enforces(cgroup, caps)
+        unenforced = [n for n in wants if not enforced[n]]
+        if unenforced and self.require_cgroup:
             if cgroup is not None:
-                argv = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"',
-                        str(cgroup.path), *argv]
+                cgroup.remove()
+            raise SandboxUnavailableError(
+                f"cgroup limits required but unavailable for {', '.join(unenforced)}: "
+                f"{caps.cgroup_reason or notes}")
+        argv = argv_for(spec, bwrap=caps.bwrap_path, prlimit=caps.prlimit_path or "prlimit",
+                        timeout=caps.timeout_path or "timeout",
+                        address_space_limit=not enforced["memory_bytes"])
+        if cgroup is not None:
+            # Join the cgroup before exec so no sandboxed process ever runs outside it.
+            argv = join_argv(cgroup.procs_files(), argv)
+            shown = [f"{n}={getattr(spec, n)}" for n in wants if enforced[n]]
+            notes.append(f"limits by {cgroup.describe()}: {', '.join(shown)}")
+        if unenforced:
+            notes.append(f"NOT ENFORCED: {', '.join(unenforced)} (no cgroup: "
+                         f"{caps.cgroup_reason})"
+                         + ("; memory is capped per process by RLIMIT_AS only"
+                            if "memory_bytes" in unenforced else ""))
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with log_path.open("ab") as log:

@@ -15,6 +15,28 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from workers.sandbox.cgroups import (
+    CGROUP_PARENT_NAME,
+    cgroup_mounts,
+    ensure_cgroup_parent,
+    own_cgroups,
+    probe_v1,
+    read,
+    v1_own_dir,
+    v2_location,
+)
+
+__all__ = [
+    "CGROUP_PARENT_NAME",
+    "ISOLATION_FLAGS",
+    "CgroupCapabilities",
+    "HostCapabilities",
+    "ensure_cgroup_parent",
+    "main",
+    "probe_cgroups",
+    "probe_host",
+]
+
 # Flags every sandbox gets; the probe runs a trivial command with exactly these so that
 # "bwrap works" means "our bwrap invocation works", not just "the binary exists".
 ISOLATION_FLAGS: tuple[str, ...] = (
@@ -30,8 +52,6 @@ ISOLATION_FLAGS: tuple[str, ...] = (
     "ALL",
     "--disable-userns",
 )
-CGROUP_PARENT_NAME = "envhub-sandbox"
-_NEEDED_CONTROLLERS = ("memory", "pids")
 
 
 @dataclass(frozen=True)
@@ -45,11 +65,16 @@ class HostCapabilities:
     timeout_path: str | None
     cgroup_v2_mount: str | None
     cgroup_v2_controllers: tuple[str, ...]  # available in the worker's own cgroup
-    cgroup_parent: str | None  # where per-run cgroups are created, when usable
-    cgroup_memory: bool
-    cgroup_pids: bool
+    cgroup_parent: str | None  # v2: where per-run cgroups are created, when usable
+    cgroup_memory: bool  # memory_bytes is enforced by a cgroup (v2 or v1)
+    cgroup_pids: bool  # max_pids is enforced by a cgroup (v2 or v1)
     cgroup_reason: str | None  # why memory/pids are not enforced, when they are not
-    cgroup_v1_controllers: tuple[str, ...]  # informational: v1 hierarchies are not used
+    cgroup_v1_controllers: tuple[str, ...]  # v1 hierarchies this process is in
+    # v1, used when v2 cannot delegate memory+pids: the worker's own cgroup directory in
+    # each hierarchy, where run leaves are created (None: not mounted or not writable).
+    cgroup_v1_memory: str | None = None
+    cgroup_v1_pids: str | None = None
+    cgroup_v1_freezer: str | None = None  # only to stop a fork bomb while killing it
 
     @property
     def user_namespaces(self) -> bool:
@@ -59,56 +84,18 @@ class HostCapabilities:
     def can_sandbox(self) -> bool:
         return self.bwrap_works and self.prlimit_path is not None and self.timeout_path is not None
 
+    @property
+    def cgroup_version(self) -> str | None:
+        """Which cgroup hierarchy per-run limits go into: "v2", "v1" or None."""
+        if self.cgroup_parent is not None:
+            return "v2"
+        if self.cgroup_v1_memory is not None or self.cgroup_v1_pids is not None:
+            return "v1"
+        return None
+
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "user_namespaces": self.user_namespaces,
-                "can_sandbox": self.can_sandbox}
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except OSError:
-        return None
-
-
-def _cgroup_v2_location() -> tuple[Path, Path] | None:
-    """(mount point, the worker's own cgroup dir) of the unified hierarchy, if mounted."""
-    mountinfo = _read(Path("/proc/self/mountinfo")) or ""
-    mount: Path | None = None
-    for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
-        if right.split(" ", 1)[0] == "cgroup2":
-            mount = Path(left.split()[4])
-            break
-    own = next((ln[3:] for ln in (_read(Path("/proc/self/cgroup")) or "").splitlines()
-                if ln.startswith("0::")), None)
-    if mount is None or own is None:
-        return None
-    return mount, mount / own.lstrip("/")
-
-
-def ensure_cgroup_parent(own_dir: Path) -> tuple[Path | None, str | None]:
-    """Create (idempotently) `<own cgroup>/envhub-sandbox` with memory+pids delegated to its
-    children. Returns (parent dir, None) or (None, reason). Writing is the only honest test:
-    `os.access` says nothing about delegation or the no-internal-processes rule."""
-    available = set((_read(own_dir / "cgroup.controllers") or "").split())
-    missing = [c for c in _NEEDED_CONTROLLERS if c not in available]
-    if missing:
-        return None, f"cgroup v2 controllers {missing} not available in {own_dir}"
-    parent = own_dir / CGROUP_PARENT_NAME
-    try:
-        # A cgroup that holds processes (other than the root) may not delegate controllers;
-        # this raises EBUSY then, and we report it rather than move the worker around.
-        enabled = set((_read(own_dir / "cgroup.subtree_control") or "").split())
-        if not set(_NEEDED_CONTROLLERS) <= enabled:
-            (own_dir / "cgroup.subtree_control").write_text("+memory +pids")
-        parent.mkdir(exist_ok=True)
-        enabled = set((_read(parent / "cgroup.subtree_control") or "").split())
-        if not set(_NEEDED_CONTROLLERS) <= enabled:
-            (parent / "cgroup.subtree_control").write_text("+memory +pids")
-    except OSError as exc:
-        return None, f"cannot delegate memory+pids under {own_dir}: {exc}"
-    return parent, None
+        return {**asdict(self), "cgroup_version": self.cgroup_version,
+                "user_namespaces": self.user_namespaces, "can_sandbox": self.can_sandbox}
 
 
 def _probe_bwrap(bwrap: str) -> tuple[bool, str | None]:
@@ -125,6 +112,63 @@ def _probe_bwrap(bwrap: str) -> tuple[bool, str | None]:
     return True, None
 
 
+@dataclass(frozen=True)
+class CgroupCapabilities:
+    """The cgroup part of `HostCapabilities` (same field names)."""
+
+    cgroup_v2_mount: str | None
+    cgroup_v2_controllers: tuple[str, ...]
+    cgroup_parent: str | None
+    cgroup_memory: bool
+    cgroup_pids: bool
+    cgroup_reason: str | None
+    cgroup_v1_controllers: tuple[str, ...]
+    cgroup_v1_memory: str | None
+    cgroup_v1_pids: str | None
+    cgroup_v1_freezer: str | None
+
+
+def probe_cgroups() -> CgroupCapabilities:
+    """Where per-run memory/pids limits can go: a delegated v2 parent, else v1 leaves
+    (each controller on its own), else nowhere (and why)."""
+    mounts, own = cgroup_mounts(), own_cgroups()
+    v1_in = sorted({c for c in own if c and not c.startswith("name=")})
+    location = v2_location(mounts, own)
+    controllers: tuple[str, ...] = ()
+    parent: Path | None = None
+    reason: str | None = "no cgroup v2 (unified) hierarchy mounted"
+    if location is not None:
+        controllers = tuple((read(location[1] / "cgroup.controllers") or "").split())
+        parent, reason = ensure_cgroup_parent(location[1])
+    v1: dict[str, Path] = {}
+    if parent is None:
+        reasons = [reason]
+        for controller in ("memory", "pids"):
+            found, why = probe_v1(controller, v1_own_dir(controller, mounts, own))
+            if found is not None:
+                v1[controller] = found
+            else:
+                reasons.append(why)
+        if v1:
+            freezer, _ = probe_v1("freezer", v1_own_dir("freezer", mounts, own))
+            if freezer is not None:
+                v1["freezer"] = freezer
+        reason = None if {"memory", "pids"} <= v1.keys() else \
+            "; ".join(r for r in reasons if r)
+    return CgroupCapabilities(
+        cgroup_v2_mount=str(location[0]) if location else None,
+        cgroup_v2_controllers=controllers,
+        cgroup_parent=str(parent) if parent else None,
+        cgroup_memory=parent is not None or "memory" in v1,
+        cgroup_pids=parent is not None or "pids" in v1,
+        cgroup_reason=reason,
+        cgroup_v1_controllers=tuple(v1_in),
+        cgroup_v1_memory=str(v1["memory"]) if "memory" in v1 else None,
+        cgroup_v1_pids=str(v1["pids"]) if "pids" in v1 else None,
+        cgroup_v1_freezer=str(v1["freezer"]) if "freezer" in v1 else None,
+    )
+
+
 def probe_host() -> HostCapabilities:
     bwrap = shutil.which("bwrap")
     version: str | None = None
@@ -134,17 +178,7 @@ def probe_host() -> HostCapabilities:
         out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, check=False)
         version = out.stdout.strip() or None
         works, error = _probe_bwrap(bwrap)
-    max_userns_text = _read(Path("/proc/sys/user/max_user_namespaces"))
-    v1 = sorted({c for ln in (_read(Path("/proc/self/cgroup")) or "").splitlines()
-                 if not ln.startswith("0::")
-                 for c in ln.split(":")[1].split(",") if c and not c.startswith("name=")})
-    location = _cgroup_v2_location()
-    controllers: tuple[str, ...] = ()
-    parent: Path | None = None
-    reason: str | None = "no cgroup v2 (unified) hierarchy mounted"
-    if location is not None:
-        controllers = tuple((_read(location[1] / "cgroup.controllers") or "").split())
-        parent, reason = ensure_cgroup_parent(location[1])
+    max_userns_text = read(Path("/proc/sys/user/max_user_namespaces"))
     return HostCapabilities(
         bwrap_path=bwrap,
         bwrap_version=version,
@@ -153,13 +187,7 @@ def probe_host() -> HostCapabilities:
         max_user_namespaces=int(max_userns_text) if max_userns_text else None,
         prlimit_path=shutil.which("prlimit"),
         timeout_path=shutil.which("timeout"),
-        cgroup_v2_mount=str(location[0]) if location else None,
-        cgroup_v2_controllers=controllers,
-        cgroup_parent=str(parent) if parent else None,
-        cgroup_memory=parent is not None,
-        cgroup_pids=parent is not None,
-        cgroup_reason=reason,
-        cgroup_v1_controllers=tuple(v1),
+        **asdict(probe_cgroups()),
     )
 
 
