@@ -7,9 +7,22 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
 from packaging.version import Version as PepVersion
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,6 +41,7 @@ from hub.registry.models import (
     Star,
     Version,
     Visibility,
+    search_vector,
 )
 
 SORTS = {
@@ -156,32 +170,48 @@ def search(db: Session, principal: Principal | None, sq: SearchQuery
     rank = None
     if sq.q and sq.q.strip():
         query, rank = _text_match(db, query, sq.q.strip())
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     if sq.sort and sq.sort not in SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}.", code="invalid-sort")
     if sq.sort:
         column = SORTS[sq.sort]
         ordering = column.asc() if sq.order == "asc" else column.desc()
-        query = query.order_by(ordering, Environment.normalized_name)
+        ordered = query.order_by(ordering, Environment.normalized_name)
     elif rank is not None:
-        query = query.order_by(rank.desc(), Environment.downloads.desc())
+        # Name and id only break ties, so equal ranks page the same way every time.
+        ordered = query.order_by(rank.desc(), Environment.downloads.desc(),
+                                 Environment.normalized_name, Environment.id)
     else:
-        query = query.order_by(Environment.updated_at.desc())
-    rows = db.scalars(query.offset((sq.page - 1) * sq.per_page).limit(sq.per_page)).all()
-    return list(rows), total
+        ordered = query.order_by(Environment.updated_at.desc())
+    offset = (sq.page - 1) * sq.per_page
+    rows = list(db.scalars(ordered.offset(offset).limit(sq.per_page)).all())
+    if 0 < len(rows) < sq.per_page or (not rows and offset == 0):
+        # A short page (or an empty first page) is the end of the results: it tells the
+        # total without a second pass over the matches.
+        return rows, offset + len(rows)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return rows, total
 
 
 def _text_match(db: Session, query: Select[Environment], q: str
                 ) -> tuple[Select[Environment], ColumnElement[float]]:
+    name_hit = Environment.normalized_name.ilike(f"%{_escape(q.lower())}%", escape="\\")
     if db.get_bind().dialect.name == "postgresql":
-        vector = func.to_tsvector("english", Environment.search_text)
+        # The same match as `to_tsvector('english', search_text) @@ tsq OR name_hit`, read
+        # from the stored `search_vector` (hub.registry.models). Written as two id sets so
+        # that each side gets its own access path: the tsvector side the GIN index, the
+        # name side a scan of the short names. A plain OR cannot use the index and would
+        # read (detoast) every row's tsvector.
         tsq = func.websearch_to_tsquery("english", q)
-        name_hit = Environment.normalized_name.ilike(f"%{_escape(q.lower())}%", escape="\\")
-        rank = func.ts_rank(vector, tsq) + case((name_hit, 1.0), else_=0.0)
-        return query.where(or_(vector.op("@@")(tsq), name_hit)), rank
+        env = cast(Table, Environment.__table__).alias("matched")
+        matched = union_all(
+            select(env.c.id).where(env.c.search_vector.op("@@")(tsq)),
+            select(env.c.id).where(
+                env.c.normalized_name.ilike(f"%{_escape(q.lower())}%", escape="\\")),
+        )
+        rank = func.ts_rank(search_vector, tsq) + case((name_hit, 1.0), else_=0.0)
+        return query.where(Environment.id.in_(matched)), rank
     terms = [t for t in q.lower().split() if t]
     conditions = [Environment.search_text.ilike(f"%{_escape(t)}%", escape="\\") for t in terms]
-    name_hit = Environment.normalized_name.ilike(f"%{_escape(q.lower())}%", escape="\\")
     rank = case((name_hit, 1.0), else_=0.0)
     return query.where(and_(*conditions)), rank
 
