@@ -23,6 +23,7 @@ from hub.leaderboards.router import router as leaderboards_router
 from hub.providers.router import router as providers_router
 from hub.registry.router import router as registry_router
 from hub.registry.uploads_router import router as uploads_router
+from hub.web.compression import CompressResponses
 from hub.web.spa import mount_frontend
 
 API_PREFIX = "/api/v1"
@@ -64,6 +65,9 @@ def create_app(
     # Sends job tasks after commit; tests swap in a RecordingDispatcher.
     app.state.job_dispatcher = dispatcher or celery_dispatcher(settings)
     install_problem_handlers(app)
+    # gzip for API JSON, index pages and index.html; never downloads, SSE or pre-compressed
+    # assets (hub/web/compression.py).
+    app.add_middleware(CompressResponses)
 
     app.include_router(accounts_router, prefix=API_PREFIX)
     app.include_router(registry_router, prefix=API_PREFIX)
