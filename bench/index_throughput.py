@@ -44,12 +44,17 @@ from benchlib import (
     scratch_pg,
     wrk_command,
 )
+from report_index import GOAL_RATIO, NEEDS, section, summary, verdict_notes, verdict_rows
 
 from tests.support.packages import Built, build
 
+# The five functions run_all.py calls on every benchmark: parser and run are here; summary,
+# verdict_rows and section (and the optional verdict_notes and NEEDS) are in report_index.py.
+__all__ = ["GOAL_RATIO", "NEEDS", "parser", "run", "section", "summary", "verdict_notes",
+           "verdict_rows"]
+
 PROJECT = "bench-env"
 OWNER = "admin"  # the user `envhub serve` bootstraps on an empty hub
-GOAL_RATIO = 2.0
 
 
 def versions(n: int) -> list[str]:
@@ -298,18 +303,6 @@ def parser() -> argparse.ArgumentParser:
                    " the goal)")
     p.add_argument("--profile-duration", type=int, default=15)
     return p
-
-
-def summary(result: dict[str, Any]) -> str:
-    lines = [f"{'server':<16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x peer':>7}"]
-    for name, res in result["runs"].items():
-        if "requests_per_s" not in res:
-            lines.append(f"{name:<16} skipped: {res.get('skipped')}")
-            continue
-        ratio = res.get("ratio_vs_pypiserver", 1.0)
-        lines.append(f"{name:<16} {res['requests_per_s']:>9.0f} {res['p50_ms']:>8.2f}"
-                     f" {res['p99_ms']:>8.2f} {ratio:>7.2f}")
-    return "\n".join(lines)
 
 
 def main() -> None:

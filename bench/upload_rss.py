@@ -36,11 +36,15 @@ from benchlib import (
     rss_bytes,
     save_json,
 )
+from report_upload import GOAL_GROWTH_MIB, section, summary, verdict_rows
 
 from tests.support.packages import Built, build
 
+# The five functions run_all.py calls on every benchmark: parser and run are here; summary,
+# verdict_rows and section render, in report_upload.py.
+__all__ = ["GOAL_GROWTH_MIB", "parser", "run", "section", "summary", "verdict_rows"]
+
 MIB = 1024 * 1024
-GOAL_GROWTH_MIB = 64
 PROJECT = "bench-big"
 OWNER = "admin"
 CHUNK = MIB
@@ -231,16 +235,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     wheel.unlink()
     save_json("upload_rss.json", result)
     return result
-
-
-def summary(result: dict[str, Any]) -> str:
-    lines = [f"wheel {result['wheel']['size_mib']} MiB"]
-    for name in ("upload", "finalize"):
-        r = result[name]
-        lines.append(f"{name:<9} baseline {r['baseline_mib']} MiB, peak {r['peak_mib']} MiB,"
-                     f" growth {r['growth_mib']} MiB ({'meets' if r['meets_goal'] else 'MISSES'}"
-                     f" < {GOAL_GROWTH_MIB} MiB), {r['seconds']} s")
-    return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
