@@ -40,6 +40,7 @@ SAVED = RESULTS / "run_all.json"
 BENCHMARKS = sorted([
     Benchmark("index", "index_throughput", 1, "Index throughput: one project page, 200 versions"),
     Benchmark("upload", "upload_rss", 2, "Upload of a 200 MiB archive through the local backend"),
+    Benchmark("eval", "eval_overhead", 3, "Hosted evaluation overhead over vf-eval"),
     Benchmark("catalog", "catalog_render", 4, "Catalog first page with 1,000 environments"),
 ], key=lambda b: b.number)
 

@@ -24,7 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.jobs.models import Job, JobState
-from hub.jobs.service import set_state
+from hub.jobs.service import transition
 from hub.jobs.settings import JobSettings
 from hub.kit.db import after_commit, utcnow
 from hub.kit.settings import Settings
@@ -56,25 +56,28 @@ def reconcile_once(sessions: sessionmaker[Session], jobs: JobSettings, resend: R
         stale_before = now - timedelta(seconds=jobs.stale_after_s)
         for job in _locked(db, Job.state == JobState.RUNNING,
                            or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before)):
+            # transition(): a compare-and-set, because SQLite ignores the row locks and the
+            # worker may have ended (or the API cancelled) the job since we read it.
             if job.attempts < job.max_attempts:
-                set_state(job, JobState.QUEUED, error_code="worker-lost",
-                          error_message=f"Attempt {job.attempts} lost its worker"
-                          f" ({job.worker}); re-queued.", now=now)
-                job.enqueued_at = now
+                if not transition(db, job, JobState.QUEUED, error_code="worker-lost",
+                                  error_message=f"Attempt {job.attempts} lost its worker"
+                                  f" ({job.worker}); re-queued.", now=now, enqueued_at=now):
+                    continue
                 _resend_after_commit(db, resend, job)
                 counts["requeued"] += 1
             else:
-                set_state(job, JobState.FAILED, error_code="worker-lost",
-                          error_message=f"The worker was lost on each of {job.attempts}"
-                          " attempts.", now=now)
+                if not transition(db, job, JobState.FAILED, error_code="worker-lost",
+                                  error_message=f"The worker was lost on each of"
+                                  f" {job.attempts} attempts.", now=now):
+                    continue
                 counts["failed"] += 1
             log.warning("job %s: heartbeat stopped at %s -> %s", job.id, job.heartbeat_at,
                         job.state)
         for job in _locked(db, Job.state == JobState.RUNNING, Job.heartbeat_at >= stale_before):
             limit = float(job.spec.get("timeout_s") or 3600) + 2 * jobs.timeout_grace_s
-            if job.started_at and (now - job.started_at).total_seconds() > limit:
-                set_state(job, JobState.TIMED_OUT, error_code="timeout",
-                          error_message=f"Still running after {limit:g} s.", now=now)
+            if job.started_at and (now - job.started_at).total_seconds() > limit and \
+                    transition(db, job, JobState.TIMED_OUT, error_code="timeout",
+                               error_message=f"Still running after {limit:g} s.", now=now):
                 counts["timed_out"] += 1
         resend_before = now - timedelta(seconds=jobs.resend_after_s)
         for job in _locked(db, Job.state == JobState.QUEUED,

@@ -155,12 +155,9 @@ class JobRun:
                                          if error_code else ""))
         self._final_ship()
         with self.sessions() as db:
-            job = service.get_job(db, self.job_id, lock=True)
-            if job.state == JobState.RUNNING and job.attempts == self.attempt:
-                service.set_state(job, state, error_code=error_code,
-                                  error_message=error_message)
-                if self._done is not None:
-                    job.progress_done = self._done
+            job = service.end_attempt(db, self.job_id, self.attempt, state,
+                                      error_code=error_code, error_message=error_message,
+                                      progress_done=self._done)
             final = job.state
             if final.terminal and job.log_key is None:
                 service.archive_log(db, self.storage, job)
@@ -172,7 +169,9 @@ class JobRun:
             self.ship_log()
             with self.log_path.open("rb") as fh:  # a last line without newline
                 fh.seek(self._shipped)
-                rest = fh.read()
+                # Never more than the cap: a flood's unshipped gigabytes would be dropped
+                # by append_log anyway, after filling this worker's memory.
+                rest = fh.read(self.settings.max_log_bytes)
             if rest:
                 with self.sessions() as db:
                     service.append_log(db, self.job_id, rest.decode(errors="replace") + "\n",

@@ -1,5 +1,6 @@
-"""Job use cases: create + enqueue after commit, the single state setter, claim, cancel,
-heartbeats and incremental logs. Services only flush; the caller owns the transaction."""
+"""Job use cases: create + enqueue after commit, the single state setter (in memory, or as
+a compare-and-set UPDATE where processes race), claim, cancel, heartbeats and incremental
+logs. Services only flush; the caller owns the transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.jobs.models import ALLOWED, Job, JobLogChunk, JobState
 from hub.kit.db import after_commit, utcnow
@@ -26,30 +28,67 @@ class InvalidTransition(Conflict):
     default_code = "invalid-transition"
 
 
-def set_state(job: Job, new: JobState, *, error_code: str | None = None,
-              error_message: str | None = None, now: datetime | None = None) -> None:
-    """The only way a job's state changes. Refuses what the transition table does not
-    allow (InvalidTransition, 409) and keeps the timestamps and attempt count in step."""
+def _changes(job: Job, new: JobState, *, error_code: str | None, error_message: str | None,
+             now: datetime | None) -> dict[str, Any]:
+    """What moving `job` to `new` writes: the transition table's verdict (InvalidTransition,
+    409, for anything it does not allow) and the bookkeeping that goes with each target.
+    Both `set_state` and `transition` apply exactly this, so it is the one definition."""
     old = job.state
     if new not in ALLOWED[old]:
         raise InvalidTransition(f"A job cannot go from '{old}' to '{new}'.",
                                 state=str(old), to=str(new))
     now = now or utcnow()
-    job.state = new
-    job.updated_at = now
+    values: dict[str, Any] = {"state": new, "updated_at": now}
     if new == JobState.RUNNING:
-        job.attempts += 1
-        job.started_at = job.started_at or now
-        job.heartbeat_at = now
-        job.error_code = job.error_message = None
+        values |= {"attempts": job.attempts + 1, "started_at": job.started_at or now,
+                   "heartbeat_at": now, "error_code": None, "error_message": None}
     elif new == JobState.QUEUED:
-        job.heartbeat_at = None
-        job.worker = None
+        values |= {"heartbeat_at": None, "worker": None}
     if new.terminal:
-        job.finished_at = now
+        values["finished_at"] = now
     if error_code is not None:
-        job.error_code = error_code
-        job.error_message = (error_message or "")[:4000]
+        values |= {"error_code": error_code, "error_message": (error_message or "")[:4000]}
+    return values
+
+
+def set_state(job: Job, new: JobState, *, error_code: str | None = None,
+              error_message: str | None = None, now: datetime | None = None) -> None:
+    """Change a job's state in memory (written at the next flush). Refuses what the
+    transition table does not allow (InvalidTransition, 409) and keeps the timestamps and
+    attempt count in step. Where another process may move the same job meanwhile (claim,
+    cancel, the end of an attempt, the reconciler), use `transition`."""
+    for key, value in _changes(job, new, error_code=error_code, error_message=error_message,
+                               now=now).items():
+        setattr(job, key, value)
+
+
+def transition(db: Session, job: Job, new: JobState, *, error_code: str | None = None,
+               error_message: str | None = None, now: datetime | None = None,
+               **bookkeeping: Any) -> bool:
+    """`set_state` as ONE conditional UPDATE (compare-and-set): it applies only while the
+    row is still in the state and attempt `job` was read in (`state = job.state AND
+    attempts = job.attempts`); `bookkeeping` columns (worker, enqueued_at, ...) ride along.
+    False: another process moved the job first (a second delivery claimed it, the API
+    cancelled it, the reconciler re-queued it); nothing was written and `job` now holds
+    the row as it is.
+
+    Why not SELECT ... FOR UPDATE: SQLite ignores it, and on the embedded default the
+    API, the worker processes and beat all write the same database file; a read followed
+    by an unconditional write let two deliveries both claim one job there. A conditional
+    UPDATE is atomic on SQLite (one writer at a time, the WHERE sees the latest commit)
+    and on PostgreSQL (a blocked UPDATE re-checks its WHERE on the row it waited for)."""
+    values = _changes(job, new, error_code=error_code, error_message=error_message,
+                      now=now) | bookkeeping
+    result = db.execute(
+        update(Job).where(Job.id == job.id, Job.state == job.state,
+                          Job.attempts == job.attempts)
+        .values(**values).execution_options(synchronize_session=False))
+    if getattr(result, "rowcount", 0) != 1:
+        db.refresh(job)
+        return False
+    for key, value in values.items():
+        set_committed_value(job, key, value)  # what the UPDATE wrote; nothing left to flush
+    return True
 
 
 def create_job(db: Session, *, kind: str, queue: str, spec: dict[str, Any],
@@ -82,25 +121,39 @@ def get_job(db: Session, job_id: uuid.UUID, *, lock: bool = False) -> Job:
 
 def cancel(db: Session, job: Job) -> bool:
     """Cancel a queued or running job at once. A running job's worker sees the state on
-    its next heartbeat and kills the sandbox. Returns False if it had already ended."""
-    db.refresh(job, with_for_update=True)
-    if job.state.terminal:
-        return False
-    set_state(job, JobState.CANCELLED, error_code="cancelled",
-              error_message="Cancelled on request.")
-    db.flush()
-    return True
+    its next heartbeat and kills the sandbox. Returns False if it had already ended
+    (also when it ended while we were cancelling it: its own end stands)."""
+    db.refresh(job)
+    while not job.state.terminal:
+        if transition(db, job, JobState.CANCELLED, error_code="cancelled",
+                      error_message="Cancelled on request."):
+            return True
+        # Moved under us (claimed, re-queued, ended): `job` is fresh; decide again.
+    return False
 
 
 def claim(db: Session, job_id: uuid.UUID, worker: str) -> Job | None:
-    """queued -> running for exactly one worker (the row lock serializes re-deliveries);
-    None when the job is not queued any more: a duplicate delivery, which is a no-op."""
-    job = db.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    """queued -> running for exactly one worker: the conditional UPDATE of `transition`
+    lets one delivery through; None for every other one (a duplicate delivery, or a job
+    that is not queued any more), which is then a no-op."""
+    job = db.get(Job, job_id, populate_existing=True)
     if job is None or job.state != JobState.QUEUED:
         return None
-    set_state(job, JobState.RUNNING)
-    job.worker = worker[:200]
-    db.flush()
+    return job if transition(db, job, JobState.RUNNING, worker=worker[:200]) else None
+
+
+def end_attempt(db: Session, job_id: uuid.UUID, attempt: int, new: JobState, *,
+                error_code: str | None = None, error_message: str | None = None,
+                progress_done: int | None = None) -> Job:
+    """End (or give back) the caller's attempt: `running` with `attempts == attempt` ->
+    `new`, atomically. If the job is no longer that attempt's (cancelled, timed out or
+    re-queued meanwhile) nothing is written: that state stands. Returns the job as it is."""
+    job = db.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise NotFound(f"No job {job_id}.", code="job-not-found")
+    if job.state == JobState.RUNNING and job.attempts == attempt:
+        extra: dict[str, Any] = {} if progress_done is None else {"progress_done": progress_done}
+        transition(db, job, new, error_code=error_code, error_message=error_message, **extra)
     return job
 
 
@@ -127,19 +180,33 @@ def _clean(text: str) -> str:
 
 def append_log(db: Session, job_id: uuid.UUID, text: str, *, cap: int) -> int:
     """Append to the live log; past `cap` bytes one marker is written and the rest is
-    dropped (a hostile environment printing gigabytes must not fill the database)."""
-    job = get_job(db, job_id, lock=True)
-    if not text or job.log_bytes >= cap:
-        return job.log_bytes
-    data = _clean(text).encode()
-    if job.log_bytes + len(data) > cap:
-        keep = data[: max(0, cap - job.log_bytes)].decode(errors="ignore")
-        data = (keep + f"\n[envhub] log truncated at {cap} bytes\n").encode()
-    chunk = data.decode()
-    db.add(JobLogChunk(job_id=job_id, offset=job.log_bytes, length=len(data), data=chunk))
-    job.log_bytes += len(data)
-    db.flush()
-    return job.log_bytes
+    dropped (a hostile environment printing gigabytes must not fill the database).
+
+    The bytes are reserved with a compare-and-set on `log_bytes` before the chunk is
+    written: the row lock alone does nothing on SQLite, and two writers of one job's log
+    exist (an attempt that lost its job still ships its last lines while the next one
+    starts), which must not both take the same offset."""
+    while True:  # a lost round means someone else appended: read the new end and retry
+        job = db.scalar(select(Job).where(Job.id == job_id).with_for_update()
+                        .execution_options(populate_existing=True))
+        if job is None:
+            raise NotFound(f"No job {job_id}.", code="job-not-found")
+        start = job.log_bytes
+        if not text or start >= cap:
+            return start
+        data = _clean(text).encode()
+        if start + len(data) > cap:
+            keep = data[: max(0, cap - start)].decode(errors="ignore")
+            data = (keep + f"\n[envhub] log truncated at {cap} bytes\n").encode()
+        reserved = db.execute(
+            update(Job).where(Job.id == job_id, Job.log_bytes == start)
+            .values(log_bytes=start + len(data)).execution_options(synchronize_session=False))
+        if getattr(reserved, "rowcount", 0) == 1:
+            set_committed_value(job, "log_bytes", start + len(data))
+            db.add(JobLogChunk(job_id=job_id, offset=start, length=len(data),
+                               data=data.decode()))
+            db.flush()
+            return start + len(data)
 
 
 @dataclass(frozen=True)
