@@ -84,6 +84,15 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _open_before_savepoint(conn: Any, _name: Any) -> None:
+            # pysqlite opens its transaction lazily, at the first write. A SAVEPOINT issued
+            # before any write would itself start the transaction, and its RELEASE would
+            # COMMIT for real: a later rollback could then not undo the savepoint's rows.
+            dbapi_conn = conn.connection.dbapi_connection
+            if not dbapi_conn.in_transaction:
+                dbapi_conn.execute("BEGIN")
+
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
