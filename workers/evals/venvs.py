@@ -268,7 +268,8 @@ class VenvCache:
                       "downloading the harness wheelhouse")
         # Bytecode with the final path as source prefix (see the module docstring). Some
         # packages ship files that do not compile (templates, py2 tests): not fatal.
-        self._run([python, "-m", "compileall", "-q", "-s", str(venv), "-p",
+        # -j 0: one process per core; compiling is most of a cold prepare.
+        self._run([python, "-m", "compileall", "-q", "-j", "0", "-s", str(venv), "-p",
                    str(final / "venv"), str(venv / "lib")], log_path, "compiling bytecode",
                   must_succeed=False)
         manifest = {"format": CACHE_FORMAT, "dist_name": spec.dist_name,
