@@ -21,6 +21,7 @@ from hub.kit.settings import Settings, get_settings
 from hub.kit.storage import Storage, storage_from_settings
 from hub.leaderboards.router import router as leaderboards_router
 from hub.providers.router import router as providers_router
+from hub.registry.audit_router import router as audit_router
 from hub.registry.router import router as registry_router
 from hub.registry.uploads_router import router as uploads_router
 from hub.web.compression import CompressResponses
@@ -71,6 +72,7 @@ def create_app(
 
     app.include_router(accounts_router, prefix=API_PREFIX)
     app.include_router(registry_router, prefix=API_PREFIX)
+    app.include_router(audit_router, prefix=API_PREFIX)
     app.include_router(uploads_router, prefix=API_PREFIX)
     app.include_router(evals_router, prefix=API_PREFIX)
     app.include_router(jobs_router, prefix=API_PREFIX)

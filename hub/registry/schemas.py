@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -147,3 +147,20 @@ class UploadOut(BaseModel):
     files: list[UploadFileOut]
     already_published: bool = False
     version: VersionOut | None = None
+
+
+class AuditEventOut(BaseModel):
+    id: uuid.UUID
+    action: str = Field(description="delete-version, delete-environment, yank, unyank,"
+                                    " visibility, fork")
+    subject: str = Field(description="owner/name or owner/name@version")
+    actor: str | None = Field(description="username; null once the account is deleted")
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    total: int
+    page: int
+    per_page: int

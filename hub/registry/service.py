@@ -39,6 +39,7 @@ from hub.registry.schemas import (
 
 
 def _audit(db: Session, action: str, subject: str, actor: Principal, **details: object) -> None:
+    # subject: "owner/normalized-name[@version]", the form hub.registry.audit reads back.
     db.add(AuditEvent(action=action, subject=subject, actor_id=actor.user_id, details=details))
 
 
@@ -51,7 +52,8 @@ def patch_environment(db: Session, env: Environment, owner: str, principal: Prin
     if body.tags is not None:
         catalog.set_tags(db, env, body.tags)
     if body.visibility is not None and body.visibility != env.visibility:
-        _audit(db, "visibility", f"{owner}/{env.name}", principal, to=str(body.visibility))
+        _audit(db, "visibility", f"{owner}/{env.normalized_name}", principal,
+               to=str(body.visibility))
         env.visibility = body.visibility
     catalog.refresh_environment(db, env)
 
@@ -62,7 +64,7 @@ def yank(db: Session, env: Environment, owner: str, principal: Principal, ref: s
     version = catalog.get_version(db, env, ref)
     version.yanked = yanked
     version.yanked_reason = (reason or None) if yanked else None
-    _audit(db, "yank" if yanked else "unyank", f"{owner}/{env.name}@{version.version}",
+    _audit(db, "yank" if yanked else "unyank", f"{owner}/{env.normalized_name}@{version.version}",
            principal, reason=reason or "")
     catalog.refresh_environment(db, env)
     return version
