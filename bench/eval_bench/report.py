@@ -205,8 +205,8 @@ def _explanation(res: dict[str, Any]) -> list[str]:
         "",
         f"- **Hub plumbing: {plumbing:.2f} s per run.** POST {med('post')} s; queue"
         f" {med('queue')} s: the embedded broker is kombu's filesystem transport, which the"
-        " worker polls (kombu's `polling_interval`, 1 s by default, not set by the hub), so"
-        f" a job waits up to a second before it is claimed; prepare {med('prepare')} s: a"
+        " worker polls (the hub sets kombu's `polling_interval` to 0.1 s; kombu's default"
+        f" is 1 s) before the job is claimed; prepare {med('prepare')} s: a"
         " venv cache hit, the model gateway (a uvicorn server on a fresh Unix socket) and"
         " the run's input files; sandbox start"
         f" {med('sandbox_start')} s (bwrap and the venv's interpreter); sandbox exit"
