@@ -288,22 +288,20 @@ def _publish(db: Session, settings: Settings, storage: Storage, principal: Princ
     source = (inspect_source(source_file.path, source_file.row.filename, limits)
               if source_file else None)
     _check_agreement(upload, wheel, source)
-    env = get_or_create_env(db, upload, description=wheel.summary or "")
-    _refuse_retired(db, ns_key(db, env), [r.row.filename for r in received])
+    env_key = f"{accounts.namespace_name(db, upload.owner_id)}/{normalize_project(upload.name)}"
+    _refuse_retired(db, env_key, [r.row.filename for r in received])
 
-    # Blobs first: content-addressed, so a concurrent identical publish writes the same key.
-    # Pinned before the existence checks, so the blob collector cannot delete an existing
-    # blob we decide not to rewrite (hub.registry.blob_gc has the argument).
+    # Blobs before rows: content-addressed, so a concurrent identical publish writes the
+    # same key. Written before this transaction's first write, because on SQLite that
+    # write locks the whole database, and copying a large archive must not hold the lock.
     metadata_sha = hashlib.sha256(wheel.metadata_bytes).hexdigest()
     metadata_key = blob_key(metadata_sha)
+    _store_missing(storage, received, metadata_key, wheel.metadata_bytes)
+    env = get_or_create_env(db, upload, description=wheel.summary or "")
+    # Pinned, then checked again: the blob collector may have deleted an unreferenced blob
+    # between our check and the pin; after the pin it cannot (hub.registry.blob_gc).
     blob_gc.pin(db, [blob_key(r.row.sha256) for r in received] + [metadata_key])
-    for r in received:
-        key = blob_key(r.row.sha256)
-        if not storage.exists(key):
-            with r.path.open("rb") as fh:
-                storage.put_stream(key, fh)
-    if not storage.exists(metadata_key):
-        storage.put_stream(metadata_key, io.BytesIO(wheel.metadata_bytes))
+    _store_missing(storage, received, metadata_key, wheel.metadata_bytes)
 
     content_hash = source.content_hash if source else (upload.content_hash or wheel_file.row.sha256)
     version = Version(
@@ -340,6 +338,17 @@ def _publish(db: Session, settings: Settings, storage: Storage, principal: Princ
     db.flush()
     catalog.refresh_environment(db, env, published=True)
     return version
+
+
+def _store_missing(storage: Storage, received: list[_Received], metadata_key: str,
+                   metadata: bytes) -> None:
+    for r in received:
+        key = blob_key(r.row.sha256)
+        if not storage.exists(key):
+            with r.path.open("rb") as fh:
+                storage.put_stream(key, fh)
+    if not storage.exists(metadata_key):
+        storage.put_stream(metadata_key, io.BytesIO(metadata))
 
 
 def ns_key(db: Session, env: Environment) -> str:

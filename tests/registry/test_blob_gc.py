@@ -156,21 +156,30 @@ def hub(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -
         engine.dispose()
 
 
+# Finalize checks each blob twice: before its transaction's first write (storing the bytes
+# outside any lock) and again after pinning it. The races of interest are at the second.
+AFTER_PIN = 1
+
+
 class Paused:
     """A store that stops in one call for one key (after `exists` learns its answer,
-    before `delete` deletes) until `go` is set."""
+    before `delete` deletes) until `go` is set; the first `skip` such calls pass."""
 
-    def __init__(self, inner: Storage, method: str, key: str) -> None:
-        self.inner, self.method, self.key = inner, method, key
+    def __init__(self, inner: Storage, method: str, key: str, *, skip: int = 0) -> None:
+        self.inner, self.method, self.key, self.skip = inner, method, key, skip
         self.reached, self.go = threading.Event(), threading.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def _gate(self, method: str, key: str) -> None:
-        if (method, key) == (self.method, self.key) and not self.go.is_set():
-            self.reached.set()
-            assert self.go.wait(30)
+        if (method, key) != (self.method, self.key) or self.go.is_set():
+            return
+        if self.skip:
+            self.skip -= 1
+            return
+        self.reached.set()
+        assert self.go.wait(30)
 
     def exists(self, key: str) -> bool:
         found = self.inner.exists(key)
@@ -305,7 +314,7 @@ def test_collector_mid_delete_then_finalize_rewrites(hub: Hub) -> None:
 def test_finalize_mid_check_then_collector_keeps(hub: Hub) -> None:
     _, bob, built, keys = _reuse_setup(hub)
     upload = hub.stage(bob, built)
-    paused = Paused(hub.storage, "exists", wheel_key(built))
+    paused = Paused(hub.storage, "exists", wheel_key(built), skip=AFTER_PIN)
     errors: list[BaseException] = []
     fin = start(lambda: hub.finalize(bob, upload, paused), errors)  # type: ignore[arg-type]
     assert paused.reached.wait(20)  # pinned; saw the wheel exist; will not rewrite it
@@ -327,7 +336,7 @@ def test_delete_after_pin_waits_then_gc_keeps(hub: Hub) -> None:
     built = build(hub.tmp, "shared-env", "0.1.0")
     keys = hub.publish(alice, built)  # live: nothing queued
     upload = hub.stage(bob, built)
-    paused = Paused(hub.storage, "exists", wheel_key(built))
+    paused = Paused(hub.storage, "exists", wheel_key(built), skip=AFTER_PIN)
     errors: list[BaseException] = []
     fin = start(lambda: hub.finalize(bob, upload, paused), errors)  # type: ignore[arg-type]
     assert paused.reached.wait(20)
