@@ -92,7 +92,8 @@ _SENDERS: dict[tuple[str, str, str], Celery] = {}
 _LOCK = threading.Lock()
 
 
-def _sender(settings: Settings) -> Celery:
+def sender(settings: Settings) -> Celery:
+    """The Celery app this process sends jobs with, built once per broker."""
     jobs = get_job_settings()
     key = (settings.broker_url, str(settings.data_dir.resolve()), jobs.broker_key_prefix)
     with _LOCK:
@@ -103,7 +104,7 @@ def _sender(settings: Settings) -> Celery:
 
 def send_job(settings: Settings, job_id: uuid.UUID, queue: str) -> None:
     """Send the job's task (ids only: the worker re-reads everything from the database)."""
-    _sender(settings).send_task(RUN_JOB, args=[str(job_id)], queue=queue)
+    sender(settings).send_task(RUN_JOB, args=[str(job_id)], queue=queue)
 
 
 @lru_cache(maxsize=1)
