@@ -1,22 +1,15 @@
-"""Blob storage: one small interface, a local-disk backend and an S3 backend.
-
-Modelled on Warehouse's file storage: callers never see backend exceptions for a missing
-object, only `FileNotFoundError`, so services stay backend-agnostic. Keys are relative
-POSIX paths; package files are content-addressed under `blob_key()`.
-"""
+"""Blob storage on any S3 API (AWS, MinIO, R2)."""
 
 from __future__ import annotations
 
 import io
-import os
-import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
-from urllib.parse import quote, urlparse
+from typing import TYPE_CHECKING, BinaryIO, cast
+from urllib.parse import quote
+
+from hub.kit.storage.base import check_key
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -24,172 +17,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.literals import BucketLocationConstraintType
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
-
-    from hub.kit.settings import Settings
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-# Temp files of in-flight local writes; keys may not use this prefix so listings can skip them.
-_TMP_PREFIX = ".tmp-"
-
-
-def blob_key(sha256_hex: str) -> str:
-    """Content-addressed key; two levels of fan-out keep directories small on disk."""
-    if not _SHA256.fullmatch(sha256_hex):
-        raise ValueError(f"not a lowercase sha256 hex digest: {sha256_hex!r}")
-    return f"blobs/{sha256_hex[:2]}/{sha256_hex[2:4]}/{sha256_hex}"
-
-
-def check_key(key: str) -> str:
-    """Reject keys that could escape the store's root or collide with temp files."""
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ValueError(f"invalid storage key: {key!r}")
-    for part in key.split("/"):
-        if part in ("", ".", "..") or part.startswith(_TMP_PREFIX):
-            raise ValueError(f"invalid storage key: {key!r}")
-    return key
-
-
-class Storage(Protocol):
-    def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream"
-    ) -> int:
-        """Store the stream's bytes atomically in bounded memory; return the byte count."""
-        ...
-
-    def open(self, key: str) -> BinaryIO:
-        """Raises FileNotFoundError."""
-        ...
-
-    def iter_chunks(self, key: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
-        """Raises FileNotFoundError when called, not when first iterated."""
-        ...
-
-    def size(self, key: str) -> int:
-        """Raises FileNotFoundError."""
-        ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def delete(self, key: str) -> None:
-        """Deleting a missing key is not an error."""
-        ...
-
-    def copy(self, src: str, dst: str) -> None:
-        """Raises FileNotFoundError if src is missing."""
-        ...
-
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        """Keys starting with `prefix` (a string prefix, as in S3), in sorted order."""
-        ...
-
-    def presigned_put_url(self, key: str, *, expires_in: int, content_length: int) -> str | None:
-        """A URL a client may PUT exactly `content_length` bytes to, or None if unsupported."""
-        ...
-
-    def presigned_get_url(
-        self, key: str, *, expires_in: int, filename: str | None = None
-    ) -> str | None:
-        """A time-limited download URL, or None when the hub must stream the bytes itself."""
-        ...
-
-
-class LocalStorage:
-    """Files under `root`; the embedded default. Presigned URLs are the hub's own job."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def _path(self, key: str) -> Path:
-        return self.root.joinpath(*PurePosixPath(check_key(key)).parts)
-
-    def put_stream(
-        self,
-        key: str,
-        stream: BinaryIO,
-        *,
-        content_type: str = "application/octet-stream",  # noqa: ARG002 - disk keeps no metadata
-    ) -> int:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Same directory as the target so os.replace is a same-filesystem atomic rename.
-        fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
-        written = 0
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(1 << 20):
-                    out.write(chunk)
-                    written += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        return written
-
-    def open(self, key: str) -> BinaryIO:
-        path = self._path(key)
-        if not path.is_file():
-            raise FileNotFoundError(key)
-        return path.open("rb")
-
-    def iter_chunks(self, key: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
-        handle = self.open(key)  # opened eagerly so a missing key fails here
-
-        def chunks() -> Iterator[bytes]:
-            with handle:
-                while chunk := handle.read(chunk_size):
-                    yield chunk
-
-        return chunks()
-
-    def size(self, key: str) -> int:
-        path = self._path(key)
-        if not path.is_file():
-            raise FileNotFoundError(key)
-        return path.stat().st_size
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-    def copy(self, src: str, dst: str) -> None:
-        with self.open(src) as handle:
-            self.put_stream(dst, handle)
-
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        # Walk only the deepest directory the prefix names; filter the rest by string prefix.
-        directory = PurePosixPath(prefix.rsplit("/", 1)[0] if "/" in prefix else "")
-        if directory.is_absolute() or ".." in directory.parts:
-            raise ValueError(f"invalid storage prefix: {prefix!r}")
-        base = self.root.joinpath(*directory.parts)
-        found: list[str] = []
-        for dirpath, _dirs, files in os.walk(base):
-            for name in files:
-                if name.startswith(_TMP_PREFIX):
-                    continue
-                key = Path(dirpath, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    found.append(key)
-        return iter(sorted(found))
-
-    # The hub issues its own signed URLs (hub.kit.signing) and streams bytes for this backend.
-    def presigned_put_url(self, key: str, *, expires_in: int, content_length: int) -> str | None:  # noqa: ARG002
-        check_key(key)
-        return None
-
-    def presigned_get_url(
-        self,
-        key: str,
-        *,
-        expires_in: int,  # noqa: ARG002
-        filename: str | None = None,  # noqa: ARG002
-    ) -> str | None:
-        check_key(key)
-        return None
-
 
 _PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB (except the last); one is buffered
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -429,20 +256,3 @@ def _missing_as_not_found(key: str) -> Iterator[None]:
         if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
             raise FileNotFoundError(key) from exc
         raise
-
-
-def storage_from_settings(settings: Settings) -> Storage:
-    """`file:///abs/path` -> LocalStorage; `s3://bucket[/prefix]` -> S3Storage."""
-    url = urlparse(settings.storage_url)
-    if url.scheme == "file":
-        return LocalStorage(Path(url.netloc + url.path))
-    if url.scheme == "s3" and url.netloc:
-        return S3Storage(
-            url.netloc,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            access_key=settings.s3_access_key_id,
-            secret_key=settings.s3_secret_access_key,
-            prefix=url.path,
-        )
-    raise ValueError(f"unsupported storage_url: {settings.storage_url!r}")
