@@ -6,7 +6,9 @@ storage under the data dir. Production points the URLs at PostgreSQL, S3 and Red
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,8 +45,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
-        if not self.database_url:
+        embedded_db = not self.database_url
+        if embedded_db:
             self.database_url = f"sqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+        if embedded_db and self.secret_key == _DEV_SECRET:
+            self.secret_key = embedded_secret(self.data_dir) or _DEV_SECRET
         if not self.storage_url:
             self.storage_url = f"file://{(self.data_dir / 'blobs').resolve()}"
         if self.secret_key == _DEV_SECRET and self.environment != "development":
@@ -60,3 +65,26 @@ def get_settings() -> Settings:
 
 def generate_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def embedded_secret(data_dir: Path) -> str | None:
+    """The single-machine setup's own secret key: random, created with the data dir and kept
+    in it (0600), so `make run` never signs upload URLs or hashes tokens with a key anyone can
+    read in this file. A data dir whose database predates it keeps the development key
+    (None), or every token issued before would stop working; set HUB_SECRET_KEY there."""
+    path = data_dir / "secret-key"
+    if not path.exists() and (data_dir / "hub.sqlite3").exists():
+        return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # an earlier start, or a sibling process that won the race
+        for _ in range(50):
+            text = path.read_text().strip()
+            if text:
+                return text
+            time.sleep(0.02)  # the winner has created the file but not yet written it
+        raise RuntimeError(f"{path} is empty: delete it or set HUB_SECRET_KEY") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(generate_secret() + "\n")
+    return path.read_text().strip()

@@ -14,6 +14,7 @@ from hub.kit.errors import Forbidden, NotFound
 from hub.kit.http import TransactionalRoute, get_db, problem_responses
 from hub.registry import audit
 from hub.registry.access import readable_env, require_role
+from hub.registry.publish import ns_key
 from hub.registry.schemas import AuditPage
 
 router = APIRouter(route_class=TransactionalRoute, tags=["audit"])
@@ -42,5 +43,5 @@ def environment_audit(owner: str, name: str, db: Db, principal: CurrentPrincipal
     """The environment's own events and its versions', for admins of its owner."""
     env = readable_env(db, owner, name, principal)
     require_role(db, env.owner_id, owner, principal, Role.ADMIN)
-    return audit.page(db, subject=f"{owner}/{env.normalized_name}", action=action, page_no=page,
+    return audit.page(db, subject=ns_key(db, env), action=action, page_no=page,
                       per_page=per_page, exact_env=True)

@@ -28,6 +28,7 @@ from hub.registry.models import (
     Version,
     Visibility,
 )
+from hub.registry.publish import ns_key
 from hub.registry.schemas import (
     EnvironmentOut,
     EnvironmentPatch,
@@ -52,7 +53,7 @@ def patch_environment(db: Session, env: Environment, owner: str, principal: Prin
     if body.tags is not None:
         catalog.set_tags(db, env, body.tags)
     if body.visibility is not None and body.visibility != env.visibility:
-        _audit(db, "visibility", f"{owner}/{env.normalized_name}", principal,
+        _audit(db, "visibility", ns_key(db, env), principal,
                to=str(body.visibility))
         env.visibility = body.visibility
     catalog.refresh_environment(db, env)
@@ -64,7 +65,7 @@ def yank(db: Session, env: Environment, owner: str, principal: Principal, ref: s
     version = catalog.get_version(db, env, ref)
     version.yanked = yanked
     version.yanked_reason = (reason or None) if yanked else None
-    _audit(db, "yank" if yanked else "unyank", f"{owner}/{env.normalized_name}@{version.version}",
+    _audit(db, "yank" if yanked else "unyank", f"{ns_key(db, env)}@{version.version}",
            principal, reason=reason or "")
     catalog.refresh_environment(db, env)
     return version
@@ -92,7 +93,7 @@ def delete_version(db: Session, env: Environment, owner: str, principal: Princip
     version = catalog.get_version(db, env, ref)
     # Queue its blobs for the collector before deleting any row (lock order: blob_gc).
     blob_gc.release(db, blob_gc.keys_of_versions(db, [version.id]))
-    key = f"{owner}/{env.normalized_name}"
+    key = ns_key(db, env)  # canonical: the URL may spell the owner in capitals
     _retire_files(db, key, version)
     _audit(db, "delete-version", f"{key}@{version.version}", principal,
            content_hash=version.content_hash)
@@ -103,7 +104,7 @@ def delete_version(db: Session, env: Environment, owner: str, principal: Princip
 def delete_environment(db: Session, env: Environment, owner: str, principal: Principal) -> None:
     require_role(db, env.owner_id, owner, principal, Role.ADMIN)
     _refuse_public_delete(env, "environments")
-    key = f"{owner}/{env.normalized_name}"
+    key = ns_key(db, env)  # canonical: the URL may spell the owner in capitals
     versions = catalog.versions_of(db, env)
     blob_gc.release(db, blob_gc.keys_of_versions(db, [v.id for v in versions]))
     for version in versions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import uuid
 from pathlib import Path
@@ -31,6 +32,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 UPLOAD_PURPOSE = "upload"
+STAGING_KEY = re.compile(
+    r"staging/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/(wheel|source)")
 
 
 def signed_upload_url(settings: Settings, staging_key: str, size: int) -> str:
@@ -65,6 +68,12 @@ async def receive_blob(token: str, request: Request, settings: SettingsDep,
     """
     claims = signing.verify(token, UPLOAD_PURPOSE, secret=settings.secret_key)
     key, size = str(claims["key"]), int(claims["size"])
+    if not STAGING_KEY.fullmatch(key):
+        # Defence in depth: even a token signed with a leaked key can only ever write a
+        # pending upload's staging object, which finalize re-hashes; never a blob, a log
+        # or a sample chunk.
+        raise Forbidden("This upload URL does not name an upload's staging area.",
+                        code="invalid-upload-url")
     limit = min(size, settings.max_upload_bytes)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

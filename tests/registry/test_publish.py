@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.kit.storage import Storage
+from hub.kit import signing
+from hub.kit.storage import Storage, blob_key
 from hub.registry.models import File, Version
-from tests.support.hub import MakeAccount
-from tests.support.packages import build
+from tests.support.hub import SECRET, MakeAccount
+from tests.support.packages import build, sha256_of
 from tests.support.publishing import publish, put_bytes, register, upload_all
 
 
@@ -140,6 +142,24 @@ def test_upload_url_is_a_signed_capability(
     assert r.status_code == 403 and r.json()["code"] == "signed-url-invalid"
     too_big = put_bytes(client, url, b"x" * (built.wheel.stat().st_size + 1))
     assert too_big.status_code == 413 and too_big.json()["code"] == "upload-too-large"
+
+
+def test_a_validly_signed_url_still_writes_only_a_staging_area(
+    client: TestClient, make_account: MakeAccount, tmp_path: Path, storage: Storage
+) -> None:
+    # As if the signing key leaked: a token for a published blob's key is refused, and the
+    # blob keeps its bytes.
+    alice = make_account("alice")
+    built = build(tmp_path, "env-a")
+    assert publish(client, alice.headers, "alice", built).status_code == 201
+    key = blob_key(sha256_of(built.wheel))
+    before = storage.open(key).read()
+    for target in (key, "evals/x/samples/0.jsonl", f"staging/{uuid.uuid4()}/wheel/../../x"):
+        token = signing.sign("upload", {"key": target, "size": 5}, secret=SECRET,
+                             ttl_seconds=600)
+        r = client.put(f"/api/v1/uploads/blob/{token}", content=b"evil!")
+        assert r.status_code == 403 and r.json()["code"] == "invalid-upload-url", target
+    assert storage.open(key).read() == before
 
 
 def test_oversize_registration_is_refused(
