@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from hub.cli.common import JsonOption, console, print_json, report_errors
-from hub.cli.evals_common import eval_client, fmt, print_summary
+from hub.cli.evals_common import eval_client, fmt, print_summary, printable_log
 
 
 @report_errors
@@ -66,7 +66,7 @@ def logs(eval_id: str, follow_: Annotated[bool, typer.Option("--follow", "-f")] 
     with eval_client() as client:
         while True:
             piece = client.logs(eval_id, offset)
-            sys.stdout.write(piece["text"])
+            sys.stdout.write(printable_log(piece["text"]))
             sys.stdout.flush()
             offset = piece["next_offset"]
             if piece["complete"] or (not follow_ and not piece["text"]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.markup import escape
@@ -77,3 +78,13 @@ def print_summary(ev: JSON) -> None:
             f"{agg['rollouts_per_example']}  errors {agg['n_errors']}"
             f"  pass@k {fmt(agg.get('pass_at_k'))}"
         )
+
+
+# Log text includes what untrusted environment code printed in the sandbox: terminal
+# control sequences in it could rewrite the viewer's screen or clipboard (OSC 52).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable_log(text: str) -> str:
+    """`text` with every control character but newline and tab shown as a visible escape."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -21,7 +21,7 @@ from hub.cli.common import (
     report_errors,
     require_token,
 )
-from hub.cli.evals_common import EvalClient, eval_client, print_summary
+from hub.cli.evals_common import EvalClient, eval_client, print_summary, printable_log
 
 TERMINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 
@@ -64,7 +64,8 @@ def follow(
             if show_logs:
                 piece = client.logs(eval_id, offset)
                 if piece["text"]:
-                    bar.console.print(escape(piece["text"].rstrip("\n")), highlight=False)
+                    bar.console.print(escape(printable_log(piece["text"].rstrip("\n"))),
+                                      highlight=False)
                 offset = piece["next_offset"]
             if ev["status"] in TERMINAL:
                 return ev

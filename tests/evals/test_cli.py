@@ -94,6 +94,16 @@ def test_run_follow_list_show_logs_leaderboard(served: World) -> None:
     assert envhub("eval", "run", "not-a-ref").exit_code == 1
 
 
+def test_logs_show_control_sequences_from_the_sandbox_inert(served: World) -> None:
+    ok = envhub("eval", "run", served.env, "-n", "1", "--follow", "--env-args",
+                '{"mode": "noisy"}')
+    assert ok.exit_code == 0, ok.output
+    listed = json.loads(envhub("eval", "list", "--json").stdout)
+    logs = envhub("eval", "logs", listed["items"][0]["id"]).stdout
+    assert "\x1b" not in logs and "\x07" not in logs
+    assert "\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2K[envhub] finished: forged" in logs
+
+
 def test_cancel_and_push(served: World, tmp_path: Path) -> None:
     started = envhub("eval", "run", served.env, "-n", "200", "--env-args", '{"delay": 0.2}',
                      "--json")

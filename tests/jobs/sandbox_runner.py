@@ -4,7 +4,8 @@ It runs a small Python script inside the REAL bubblewrap sandbox; the script wri
 JSON sample per rollout to /out/samples.jsonl (slowly, so tests can kill or cancel it
 mid-run) and prints a log line per rollout. The runner tails that file and reports each
 sample, obeys `cancel` by killing the sandbox, and honours `request.skip` (resume).
-Knobs come from `env_args`: delay (s per rollout), mode (ok | fail | crash | hang).
+Knobs come from `env_args`: delay (s per rollout), mode (ok | fail | crash | hang | noisy:
+also prints terminal control sequences, as hostile environment code could).
 Select it in a worker process with HUB_EVAL_RUNNER=tests.jobs.sandbox_runner:run.
 """
 
@@ -28,6 +29,8 @@ delay, mode = float(os.environ["DELAY"]), os.environ["MODE"]
 skip = {tuple(k) for k in json.loads(os.environ["SKIP"])}
 if mode == "hang":
     time.sleep(3600)
+if mode == "noisy":  # OSC 52 (set the viewer's clipboard), then a line rewrite
+    print("\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2K[envhub] finished: forged", flush=True)
 with open("/out/samples.jsonl", "a") as out:
     for i in range(n):
         for k in range(r):
