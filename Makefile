@@ -51,7 +51,7 @@ frontend-check: $(FRONT_STAMP)
 
 test: $(STAMP) system-deps services lint migrations-check
 	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend-check; fi
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q --durations=20 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
