@@ -116,6 +116,11 @@ _BY_CODE: dict[str, type[HubAPIError]] = {
     "upload-incomplete": UploadError,
     "sha256-mismatch": UploadError,
     "size-mismatch": UploadError,
+    # The hub's own upload URLs (local storage) and pending uploads expire: push again.
+    # Without these, a 403 signed-url-* read as a token-scope problem, a 410 had no hint.
+    "signed-url-expired": UploadError,
+    "signed-url-invalid": UploadError,
+    "upload-expired": UploadError,
 }
 # Families of codes the contract names by prefix (`archive-*`, `wheel-*`).
 _BY_PREFIX: tuple[tuple[str, type[HubAPIError]], ...] = (

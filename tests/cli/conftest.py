@@ -1,16 +1,22 @@
-"""CLI tests never touch the real login: config lives in tmp, HUB_* are unset."""
+"""CLI tests never touch the real login: config lives in tmp, HUB_* are unset.
+
+`real_hub` routes every HubClient the commands build to the real hub app in-process
+(tests/support/hub.py: PostgreSQL rolled back per test, local-disk storage in tmp).
+"""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
-import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.cli import author, author_publish, common
 from hub.cli.client import HubClient
-from tests.cli.helpers import FakeHub, Handler
+from hub.kit.storage import Storage
+from tests.cli.helpers import AppTransport, RealHub
 
 
 @pytest.fixture(autouse=True)
@@ -22,20 +28,20 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def fake_hub(monkeypatch: pytest.MonkeyPatch) -> FakeHub:
-    """Route every HubClient the commands build through `handler`; returns the requests."""
+def real_hub(
+    client: TestClient,
+    db_sessions: sessionmaker[Session],
+    storage: Storage,
+    monkeypatch: pytest.MonkeyPatch,
+) -> RealHub:
+    """The real hub app; the CLI reaches it at HUB_URL through AppTransport (the TestClient).
 
-    def install(handler: Handler) -> list[httpx.Request]:
-        seen: list[httpx.Request] = []
-
-        def record(request: httpx.Request) -> httpx.Response:
-            request.read()
-            seen.append(request)
-            return handler(request)
-
-        factory = functools.partial(HubClient, transport=httpx.MockTransport(record))
-        for module in (author, author_publish, common):
-            monkeypatch.setattr(module, "HubClient", factory)
-        return seen
-
-    return install
+    Only the transport is swapped: HubClient and the commands run unchanged.
+    """
+    transport = AppTransport(client)
+    factory = functools.partial(HubClient, transport=transport)
+    for module in (author, author_publish, common):
+        monkeypatch.setattr(module, "HubClient", factory)
+    hub = RealHub(http=client, sessions=db_sessions, storage=storage, transport=transport)
+    monkeypatch.setenv("HUB_URL", hub.url)
+    return hub

@@ -1,269 +1,184 @@
-"""The author commands against a fake hub (httpx.MockTransport): parsing, output, flow."""
+"""The reading and account commands against the real hub in-process (the `real_hub` fixture):
+login/whoami, info, search, versions, yank/unyank and install, with real accounts and
+published environments; each test checks the CLI's output and what the hub now holds."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import stat
-import tarfile
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from hub.accounts.models import ApiToken
 from hub.cli import author_publish
 from hub.cli.config import load_config
-from tests.cli.helpers import HUB, FakeHub, app, problem
+from tests.cli.helpers import RealHub, app
+from tests.support.hub import MakeAccount
+from tests.support.packages import build
 
-# --- commands -----------------------------------------------------------------------------
 
-
-def test_login_verifies_and_stores(isolated_config: Path, fake_hub: FakeHub) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.headers.get("authorization") != "Bearer good":
-            return problem(401, "unauthorized", "Invalid or expired token.")
-        return httpx.Response(200, json={"id": 1, "username": "alice", "is_admin": False})
-
-    fake_hub(handler)
-    result = CliRunner().invoke(app(), ["login", "--url", HUB, "--token-stdin"], input="bad\n")
+def test_login_verifies_and_stores(
+    isolated_config: Path, real_hub: RealHub, make_account: MakeAccount
+) -> None:
+    alice = make_account("alice")
+    login = ["login", "--url", real_hub.url, "--token-stdin"]
+    result = CliRunner().invoke(app(), login, input="not-a-real-token\n")
     assert result.exit_code == 1
-    assert "Invalid or expired token." in result.stderr
+    refusal = real_hub.http.get("/api/v1/users/me",
+                                headers={"Authorization": "Bearer not-a-real-token"}).json()
+    assert refusal["code"] == "invalid-token"
+    assert refusal["detail"] in result.stderr  # the hub's own words, then the next step
     assert "envhub login" in result.stderr
     assert "Traceback" not in result.output
     assert not isolated_config.exists()
 
-    result = CliRunner().invoke(
-        app(), ["login", "--url", HUB, "--token-stdin", "--json"], input="good\n"
-    )
+    result = CliRunner().invoke(app(), [*login, "--json"], input=f"{alice.token}\n")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["username"] == "alice"
     assert stat.S_IMODE(isolated_config.stat().st_mode) == 0o600
-    assert load_config().token == "good"
+    assert load_config().token == alice.token
+    with real_hub.sessions() as db:  # the hub saw the token used
+        token = db.scalar(select(ApiToken).where(ApiToken.user_id == alice.user.id))
+        assert token is not None and token.last_used_at is not None
 
     result = CliRunner().invoke(app(), ["whoami", "--json"])
-    assert json.loads(result.stdout)["username"] == "alice"
+    me = json.loads(result.stdout)
+    assert (me["username"], me["is_admin"], me["auth_source"]) == ("alice", False, "file")
+    assert CliRunner().invoke(app(), ["whoami"]).stdout.startswith("alice on http://testserver")
 
 
 def test_whoami_without_login_says_what_to_do() -> None:
+    # No hub at all: the CLI must refuse before making any request.
     result = CliRunner().invoke(app(), ["whoami"])
     assert result.exit_code == 1
     assert "envhub login" in result.stderr
 
 
-def test_not_found_prints_detail_and_next_step(fake_hub: FakeHub) -> None:
-    fake_hub(lambda _request: problem(404, "not-found", "No environment alice/nope."))
+def test_not_found_prints_detail_and_next_step(
+    real_hub: RealHub, make_account: MakeAccount
+) -> None:
+    make_account("alice")
     result = CliRunner().invoke(app(), ["info", "alice/nope@1.0"])
     assert result.exit_code == 1
-    assert "No environment alice/nope." in result.stderr
+    refusal = real_hub.http.get("/api/v1/environments/alice/nope").json()
+    assert refusal["code"] == "environment-not-found"
+    assert refusal["detail"] in result.stderr
     assert "envhub search" in result.stderr
     assert "Traceback" not in result.output
+    assert real_hub.requests[0].url.path == "/api/v1/environments/alice/nope"
     result = CliRunner().invoke(app(), ["info", "not-a-ref"])
     assert result.exit_code == 1
     assert "OWNER/NAME" in result.stderr
+    assert len(real_hub.requests) == 1  # a bad reference is refused before any request
 
 
-def test_search_json_and_query_params(fake_hub: FakeHub) -> None:
-    page = {
-        "items": [
-            {
-                "full_name": "alice/gsm",
-                "owner": "alice",
-                "name": "gsm",
-                "latest_version": "0.2.0",
-                "runtime": "v1",
-                "downloads": 3,
-                "stars": 1,
-                "updated_at": "2026-01-02T00:00:00Z",
-                "description": "math",
-            }
-        ],
-        "total": 1,
-        "page": 2,
-        "per_page": 20,
+def test_search_json_and_query_params(
+    real_hub: RealHub, make_account: MakeAccount, tmp_path: Path
+) -> None:
+    alice, bob = make_account("alice"), make_account("bob")
+    math_v1 = ["math", "v1"]
+    # Each other environment fails exactly one filter: tag, owner, query.
+    published = {
+        "gsm-hard": real_hub.publish(alice, build(tmp_path, "gsm-hard", keywords=math_v1)),
+        "gsm": real_hub.publish(alice, build(tmp_path, "gsm", "0.2.0", keywords=math_v1,
+                                             description="math")),
     }
-    seen = fake_hub(lambda _request: httpx.Response(200, json=page))
+    real_hub.publish(alice, build(tmp_path, "gsm-lite", keywords=["math"]))
+    real_hub.publish(bob, build(tmp_path / "bob", "gsm", keywords=math_v1))
+    real_hub.publish(alice, build(tmp_path, "arith", keywords=math_v1))
+    for name, times in (("gsm-hard", 5), ("gsm", 3)):  # real downloads order the results
+        real_hub.download(published[name]["files"][0]["download_url"], times)
+
     runner = CliRunner()
-    result = runner.invoke(
-        app(),
-        [
-            "search",
-            "gsm",
-            "--tag",
-            "math",
-            "--tag",
-            "v1",
-            "--owner",
-            "alice",
-            "--sort",
-            "downloads",
-            "--page",
-            "2",
-            "--json",
-        ],
-    )
+    args = ["search", "gsm", "--tag", "math", "--tag", "v1", "--owner", "alice",
+            "--sort", "downloads", "--page", "2", "--per-page", "1"]
+    result = runner.invoke(app(), [*args, "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == page
-    params = seen[0].url.params
+    page = json.loads(result.stdout)
+    assert (page["total"], page["page"], page["per_page"]) == (2, 2, 1)
+    [item] = page["items"]
+    assert (item["full_name"], item["latest_version"], item["downloads"]) == ("alice/gsm",
+                                                                             "0.2.0", 3)
+    assert (item["description"], item["tags"]) == ("math", ["math", "v1"])
+    params = real_hub.requests[-1].url.params
     assert (params["q"], params["owner"], params["sort"], params["page"]) == (
-        "gsm",
-        "alice",
-        "downloads",
-        "2",
-    )
+        "gsm", "alice", "downloads", "2")
     assert params.get_list("tag") == ["math", "v1"]
-    table = runner.invoke(app(), ["search", "gsm"])
+
+    table = runner.invoke(app(), args)
     assert "alice/gsm" in table.stdout
     assert "0.2.0" in table.stdout
+    assert "2 environment(s); page 2 of 2" in table.stdout
+    requests = len(real_hub.requests)
     bad = runner.invoke(app(), ["search", "--sort", "nonsense"])
     assert bad.exit_code == 2
+    assert len(real_hub.requests) == requests  # refused by the CLI, not sent
 
 
-def _version_out(files: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
-        "version": "0.1.0",
-        "content_hash": "ab" * 32,
-        "files": files,
-        "yanked": False,
-        "install": {
-            "index_url": f"{HUB}/index/alice/demo/simple/",
-            "pip": "pip install demo==0.1.0 --extra-index-url ...",
-        },
-        **extra,
-    }
+def test_info_versions_yank_unyank(
+    real_hub: RealHub, make_account: MakeAccount, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice = make_account("alice")
+    for version in ("0.1.0", "0.2.0"):
+        real_hub.publish(alice, build(tmp_path, "demo", version, keywords=["math"]))
+    runner = CliRunner()
+    info = runner.invoke(app(), ["info", "alice/demo"])
+    assert info.exit_code == 0, info.output
+    assert info.stdout.startswith("alice/demo 0.2.0")
+    assert "envhub install alice/demo@0.2.0" in info.stdout
+    assert "http://testserver/index/alice/demo/simple/" in info.stdout
+    listed = json.loads(runner.invoke(app(), ["versions", "alice/demo", "--json"]).stdout)
+    assert [v["version"] for v in listed] == ["0.2.0", "0.1.0"]
+
+    anonymous = runner.invoke(app(), ["yank", "alice/demo", "0.1.0", "--reason", "broken"])
+    assert anonymous.exit_code == 1
+    assert "Not logged in" in anonymous.stderr
+    monkeypatch.setenv("HUB_TOKEN", alice.token)
+    result = runner.invoke(app(), ["yank", "alice/demo", "0.1.0", "--reason", "broken"])
+    assert result.exit_code == 0, result.output
+    assert "Yanked alice/demo 0.1.0: broken" in result.stdout
+    env = real_hub.environment("alice", "demo")
+    assert env is not None
+    yanked = {v.version: (v.yanked, v.yanked_reason) for v in real_hub.versions(env)}
+    assert yanked == {"0.1.0": (True, "broken"), "0.2.0": (False, None)}
+    assert "yanked broken" in runner.invoke(app(), ["versions", "alice/demo"]).stdout
+    pinned = runner.invoke(app(), ["install", "alice/demo@0.1.0", "--with", "pip", "--dry-run"])
+    assert "0.1.0 is yanked (broken)" in pinned.stderr
+    assert "demo==0.1.0" in pinned.stdout
+
+    result = runner.invoke(app(), ["unyank", "alice/demo", "0.1.0", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["yanked"] is False
+    assert not any(v.yanked for v in real_hub.versions(env))
 
 
-def test_install_private_embeds_token(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUB_TOKEN", "s3cr/et")
+def test_install_private_embeds_token(
+    real_hub: RealHub, make_account: MakeAccount, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice = make_account("alice")
+    version = real_hub.publish(alice, build(tmp_path, "demo"), visibility="private")
+    command = ["install", "alice/demo", "--with", "uv", "--dry-run"]
+    anonymous = CliRunner().invoke(app(), command)
+    assert anonymous.exit_code == 1  # the hub hides a private environment from strangers
+    assert "envhub login" in anonymous.stderr
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/versions/latest"):
-            return httpx.Response(200, json=_version_out([]))
-        return httpx.Response(200, json={"full_name": "alice/demo", "visibility": "private"})
-
-    fake_hub(handler)
-    monkeypatch.setenv("HUB_URL", HUB)
-    result = CliRunner().invoke(app(), ["install", "alice/demo", "--with", "uv", "--dry-run"])
+    monkeypatch.setenv("HUB_TOKEN", alice.token)
+    result = CliRunner().invoke(app(), command)
     assert result.exit_code == 0, result.output
     assert "demo==0.1.0" in result.stdout
-    assert "http://__token__:***@hub.test/index/alice/demo/simple/" in result.stdout
-    assert "s3cr" not in result.stdout
-    url = author_publish.with_token(f"{HUB}/index/alice/demo/simple/", "s3cr/et")
+    assert "http://__token__:***@testserver/index/alice/demo/simple/" in result.stdout
+    assert alice.token not in result.stdout
+    # The URL the installer really gets is accepted by the hub's private index.
+    project_page = version["install"]["index_url"] + "demo/"
+    assert real_hub.http.get(project_page).status_code == 404
+    listing = real_hub.http.get(author_publish.with_token(project_page, alice.token))
+    assert listing.status_code == 200
+    assert "demo-0.1.0-py3-none-any.whl" in listing.text
+
+    url = author_publish.with_token("http://hub.test/index/alice/demo/simple/", "s3cr/et")
     assert url == "http://__token__:s3cr%2Fet@hub.test/index/alice/demo/simple/"
-
-
-def _source_tar() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in (("README.md", b"# demo\n"), ("demo/__init__.py", b"X = 1\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-@pytest.mark.parametrize("tamper", [False, True])
-def test_pull_verifies_and_extracts(tmp_path: Path, fake_hub: FakeHub, tamper: bool) -> None:
-    blob = _source_tar()
-    source = {
-        "kind": "source",
-        "filename": "demo-0.1.0-abcd1234.tar.gz",
-        "size": len(blob),
-        "sha256": hashlib.sha256(blob).hexdigest(),
-        "download_url": "/api/v1/environments/alice/demo/versions/0.1.0/download/x",
-    }
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if "/download/" in request.url.path:
-            return httpx.Response(200, content=blob + (b"!" if tamper else b""))
-        return httpx.Response(200, json=_version_out([source]))
-
-    fake_hub(handler)
-    dest = tmp_path / "pulled"
-    result = CliRunner().invoke(app(), ["pull", "alice/demo@0.1.0", "--dest", str(dest), "--json"])
-    if tamper:
-        assert result.exit_code == 1
-        assert "sha256" in result.stderr
-        assert not dest.exists()
-        return
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["files"] == ["README.md", "demo/__init__.py"]
-    assert (dest / "demo" / "__init__.py").read_text() == "X = 1\n"
-
-
-class FakePublishHub:
-    """Just enough of register -> upload -> finalize to drive `envhub push`."""
-
-    def __init__(self, *, already_published: bool = False) -> None:
-        self.already_published = already_published
-        self.registered: dict[str, Any] = {}
-        self.uploaded: dict[str, bytes] = {}
-        self.upload_auth: list[str | None] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == "/api/v1/users/me":
-            return httpx.Response(200, json={"username": "alice"})
-        if path == "/api/v1/environments/acme/demo-push/uploads":
-            assert request.headers["authorization"] == "Bearer tok"
-            self.registered = json.loads(request.content)
-            if self.already_published:
-                return httpx.Response(
-                    200, json={"already_published": True, "version": _version_out([])}
-                )
-            files = [
-                {
-                    "id": i,
-                    "kind": f["kind"],
-                    "filename": f["filename"],
-                    "upload_url": f"https://blobs.test/put/{f['kind']}",
-                }
-                for i, f in enumerate(self.registered["files"])
-            ]
-            return httpx.Response(201, json={"id": "u-1", "files": files})
-        if request.url.host == "blobs.test":
-            self.upload_auth.append(request.headers.get("authorization"))
-            self.uploaded[path.rsplit("/", 1)[-1]] = request.content
-            return httpx.Response(200)
-        if path == "/api/v1/uploads/u-1/finalize":
-            return httpx.Response(201, json=_version_out([]))
-        return problem(404, "not-found", f"unexpected {request.method} {path}")
-
-
-@pytest.mark.slow
-def test_push_registers_uploads_and_finalizes(
-    tmp_path: Path, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HUB_URL", HUB)
-    monkeypatch.setenv("HUB_TOKEN", "tok")
-    runner = CliRunner()
-    assert runner.invoke(app(), ["init", "demo-push", "--path", str(tmp_path)]).exit_code == 0
-    env_dir = tmp_path / "demo-push"
-
-    hub = FakePublishHub()
-    fake_hub(hub)
-    result = runner.invoke(app(), ["push", str(env_dir), "--owner", "acme", "--private", "--json"])
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    assert summary["status"] == "published"
-    assert summary["url"] == f"{HUB}/acme/demo-push"
-    assert summary["install_command"] == "envhub install acme/demo-push@0.1.0"
-    body = hub.registered
-    assert (body["version"], body["visibility"]) == ("0.1.0", "private")
-    assert body["content_hash"] == summary["content_hash"]
-    by_kind = {f["kind"]: f for f in body["files"]}
-    assert set(by_kind) == {"wheel", "source"}
-    for kind, entry in by_kind.items():
-        assert hashlib.sha256(hub.uploaded[kind]).hexdigest() == entry["sha256"]
-        assert len(hub.uploaded[kind]) == entry["size"]
-    assert hub.upload_auth == [None, None]
-
-    again = FakePublishHub(already_published=True)
-    fake_hub(again)
-    result = runner.invoke(app(), ["push", str(env_dir), "--owner", "acme"])
-    assert result.exit_code == 0, result.output
-    assert "already published" in result.stdout
-    assert "visibility" not in again.registered
-    assert again.uploaded == {}
