@@ -10,7 +10,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.kit.db import Base, CreatedMixin, IdMixin, string_enum
@@ -61,6 +61,10 @@ class User(CreatedMixin, Base):
     email: Mapped[str | None] = mapped_column(String(254))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
+    # Password sign-in throttling (hub.accounts.throttle): consecutive failures since the
+    # last success, and until when sign-in is refused after too many of them.
+    failed_sign_ins: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    locked_until: Mapped[datetime | None]
 
 
 class Organization(CreatedMixin, Base):

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from hub.accounts import service, sessions
+from hub.accounts import throttle as throttling
 from hub.accounts.deps import (
     AdminScopePrincipal,
     CurrentPrincipal,
@@ -32,10 +33,10 @@ from hub.accounts.schemas import (
     TokenOut,
     UserOut,
 )
-from hub.accounts.security import verify_password
+from hub.accounts.throttle import TooManyAttempts
 from hub.kit.deps import get_settings_dep
 from hub.kit.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from hub.kit.http import TransactionalRoute, get_db, problem_responses
+from hub.kit.http import TransactionalRoute, get_db, problem_response, problem_responses
 from hub.kit.settings import Settings
 
 router = APIRouter(route_class=TransactionalRoute, tags=["accounts"])
@@ -98,8 +99,10 @@ def create_token(body: TokenCreate, principal: CurrentPrincipal, db: Db,
                  settings: SettingsDep) -> TokenCreated:
     # A token may not mint a token wider than itself.
     principal.require_scope(body.scope)
+    # Nor one that outlives it: a token's expiry caps that of the tokens it creates.
     issued = service.create_token(db, principal.user, body.name, body.scope,
-                                  secret_key=settings.secret_key, expires_days=body.expires_days)
+                                  secret_key=settings.secret_key, expires_days=body.expires_days,
+                                  not_after=principal.token_expires_at)
     out = TokenOut.model_validate(issued.token).model_dump()
     return TokenCreated(**out, token=issued.secret)
 
@@ -109,8 +112,10 @@ def list_tokens(principal: CurrentPrincipal, db: Db) -> list[TokenOut]:
     return [TokenOut.model_validate(t) for t in service.list_tokens(db, principal.user)]
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: uuid.UUID, principal: CurrentPrincipal, db: Db) -> Response:
+@router.delete("/tokens/{token_id}", status_code=204,
+               responses=problem_responses(Unauthorized, Forbidden, NotFound))
+def revoke_token(token_id: uuid.UUID, principal: WritePrincipal, db: Db) -> Response:
+    """Revoke one of your tokens (a token needs write scope to do it)."""
     service.revoke_token(db, principal.user, token_id)
     return Response(status_code=204)
 
@@ -171,15 +176,30 @@ def remove_member(name: str, username: str, principal: WritePrincipal, db: Db) -
 
 # --- browser sessions -------------------------------------------------------------------
 
-@router.post("/session", response_model=SessionOut)
-def sign_in(body: SessionCreate, response: Response, db: Db,
-            settings: SettingsDep) -> SessionOut:
+def _sign_in_responses() -> dict[int | str, dict[str, Any]]:
+    out = problem_responses(Unauthorized, TooManyAttempts)
+    out[429]["headers"] = {"Retry-After": {
+        "description": "Seconds until sign-in may be tried again.",
+        "schema": {"type": "integer"},
+    }}
+    return out
+
+
+@router.post("/session", response_model=SessionOut, responses=_sign_in_responses())
+def sign_in(body: SessionCreate, request: Request, response: Response, db: Db,
+            settings: SettingsDep) -> SessionOut | Response:
+    """Sign a browser in with a password. Repeated failures are throttled per account and
+    per client address: `429 too-many-attempts` with `Retry-After` (hub.accounts.throttle)."""
+    throttle = throttling.for_app(request.app.state)
+    ip = request.client.host if request.client else None
     try:
-        user = service.get_user(db, body.username)
-    except NotFound:
-        user = None
-    if not verify_password(user.password_hash if user else None, body.password) or user is None:
-        raise Unauthorized("Wrong username or password.", code="invalid-credentials")
+        user = throttling.authenticate(db, throttle, ip, body.username, body.password)
+    except Unauthorized:
+        db.commit()  # keep the counted failure: the refusal rolls the transaction back
+        raise
+    except TooManyAttempts as exc:
+        return problem_response(exc.status, exc.problem(request.url.path),
+                                {"Retry-After": str(exc.retry_after)})
     cookie, web_session = sessions.start(db, user, secret_key=settings.secret_key)
     response.set_cookie(
         sessions.COOKIE_NAME, cookie, httponly=True, samesite="lax",

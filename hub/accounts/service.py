@@ -34,6 +34,8 @@ class Principal:
     user: User
     scope: TokenScope | None = None
     token_id: uuid.UUID | None = None
+    # When the calling token expires (None: a browser session, or a token that never does).
+    token_expires_at: datetime | None = None
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -223,11 +225,15 @@ def list_members(db: Session, org: Organization) -> list[tuple[User, Role]]:
 
 
 def set_member(db: Session, org: Organization, actor: User, username: str, role: Role) -> None:
-    _require_org_admin(db, org, actor)
+    """Add a member or change a member's role. Owners may do anything; admins manage the
+    read, write and admin roles, but may neither grant the owner role nor change an owner
+    (see `_require_owner_for`)."""
+    actor_role = _require_org_admin(db, org, actor)
     user = get_user(db, username)
     membership = db.scalar(
         select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
     )
+    _require_owner_for(actor_role, membership.role if membership else None, role)
     if membership is None:
         db.add(Membership(org_id=org.id, user_id=user.id, role=role))
     else:
@@ -238,26 +244,47 @@ def set_member(db: Session, org: Organization, actor: User, username: str, role:
 
 
 def remove_member(db: Session, org: Organization, actor: User, username: str) -> None:
+    """Remove a member. Anyone may leave (but not the last owner); removing someone else
+    takes an admin, and removing an owner takes an owner."""
     user = get_user(db, username)
-    if user.id != actor.id:
-        _require_org_admin(db, org, actor)
+    actor_role = _require_org_admin(db, org, actor) if user.id != actor.id else None
     membership = db.scalar(
         select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
     )
     if membership is None:
         raise NotFound(f"'{username}' is not a member of '{org.name}'.", code="member-not-found")
+    if actor_role is not None:
+        _require_owner_for(actor_role, membership.role, None)
     if membership.role == Role.OWNER:
         _refuse_last_owner(db, org)
     db.delete(membership)
     db.flush()
 
 
-def _require_org_admin(db: Session, org: Organization, actor: User) -> None:
+def _require_org_admin(db: Session, org: Organization, actor: User) -> Role:
     role = role_in(db, org.id, actor)
     if role is None:
         raise NotFound(f"No organization named '{org.name}'.", code="org-not-found")
     if not role.at_least(Role.ADMIN):
         raise Forbidden("Only organization owners and admins manage members.", code="forbidden")
+    return role
+
+
+def _require_owner_for(actor_role: Role, current: Role | None, new: Role | None) -> None:
+    """Only owners (and site admins) grant or revoke the owner role or touch an owner.
+
+    An admin manages everything strictly below owner: adds members as read, write or
+    admin, changes those roles (another admin's and their own included) and removes such
+    members. `current` is the target's role now (None: not a member yet), `new` the role
+    asked for (None: removal).
+    """
+    if actor_role == Role.OWNER:
+        return
+    if current == Role.OWNER or new == Role.OWNER:
+        raise Forbidden(
+            "Only organization owners grant the owner role or change or remove an owner.",
+            code="owner-required",
+        )
 
 
 def _refuse_last_owner(db: Session, org: Organization) -> None:
@@ -276,19 +303,29 @@ class IssuedToken:
 
 def create_token(
     db: Session, user: User, name: str, scope: TokenScope, *, secret_key: str,
-    expires_days: int | None = None,
+    expires_days: int | None = None, not_after: datetime | None = None,
 ) -> IssuedToken:
+    """Issue a token. `not_after` caps its expiry (a token minted by a token must not
+    outlive it): the new token expires at the earlier of the two, and has no expiry only
+    if neither sets one."""
     if expires_days is not None and expires_days <= 0:
         raise InvalidInput("expires_days must be positive.", code="invalid-expiry")
     secret = new_token()
     token = ApiToken(
         user_id=user.id, name=name, scope=scope, prefix=secret[:12],
         token_hash=keyed_hash(secret, secret_key),
-        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+        expires_at=_earliest(
+            utcnow() + timedelta(days=expires_days) if expires_days else None, not_after),
     )
     db.add(token)
     db.flush()
     return IssuedToken(token=token, secret=secret)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return min(a, b)
 
 
 def list_tokens(db: Session, user: User) -> list[ApiToken]:
@@ -327,7 +364,8 @@ def authenticate_token(db: Session, secret: str, *, secret_key: str) -> Principa
         token.last_used_at = now
     user = db.get(User, token.user_id)
     assert user is not None  # FK cascade guarantees it
-    return Principal(user=user, scope=token.scope, token_id=token.id)
+    return Principal(user=user, scope=token.scope, token_id=token.id,
+                     token_expires_at=token.expires_at)
 
 
 def token_is_usable(token: ApiToken, now: datetime) -> bool:

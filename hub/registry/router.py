@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.accounts.deps import CurrentPrincipal, OptionalPrincipal, WritePrincipal
+from hub.accounts.deps import OptionalPrincipal, WritePrincipal
 from hub.kit.deps import get_settings_dep, get_storage
 from hub.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.kit.http import TransactionalRoute, get_db, problem_responses
@@ -97,7 +97,7 @@ def delete_environment(owner: str, name: str, db: Db, principal: WritePrincipal)
 
 
 @router.put(f"{ENV}/star", response_model=EnvironmentOut)
-def star(owner: str, name: str, db: Db, principal: CurrentPrincipal,
+def star(owner: str, name: str, db: Db, principal: WritePrincipal,
          settings: SettingsDep) -> EnvironmentOut:
     env = readable_env(db, owner, name, principal)
     catalog.set_star(db, env, principal, True)
@@ -105,7 +105,7 @@ def star(owner: str, name: str, db: Db, principal: CurrentPrincipal,
 
 
 @router.delete(f"{ENV}/star", response_model=EnvironmentOut)
-def unstar(owner: str, name: str, db: Db, principal: CurrentPrincipal,
+def unstar(owner: str, name: str, db: Db, principal: WritePrincipal,
            settings: SettingsDep) -> EnvironmentOut:
     env = readable_env(db, owner, name, principal)
     catalog.set_star(db, env, principal, False)

@@ -128,7 +128,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke Token */
+        /**
+         * Revoke Token
+         * @description Revoke one of your tokens (a token needs write scope to do it).
+         */
         delete: operations["revoke_token_api_v1_tokens__token_id__delete"];
         options?: never;
         head?: never;
@@ -218,7 +221,11 @@ export interface paths {
         /** Current Session */
         get: operations["current_session_api_v1_session_get"];
         put?: never;
-        /** Sign In */
+        /**
+         * Sign In
+         * @description Sign a browser in with a password. Repeated failures are throttled per account and
+         *     per client address: `429 too-many-attempts` with `Retry-After` (hub.accounts.throttle).
+         */
         post: operations["sign_in_api_v1_session_post"];
         /** Sign Out */
         delete: operations["sign_out_api_v1_session_delete"];
@@ -2713,6 +2720,33 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2996,6 +3030,15 @@ export interface operations {
                     "application/json": components["schemas"]["SessionOut"];
                 };
             };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -3003,6 +3046,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Too many attempts */
+            429: {
+                headers: {
+                    /** @description Seconds until sign-in may be tried again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
