@@ -42,3 +42,8 @@ def test_compose_has_the_production_shape() -> None:
     devices = gpu["deploy"]["resources"]["reservations"]["devices"][0]
     assert devices["driver"] == "nvidia" and devices["capabilities"] == ["gpu"]
     assert "--beat" in services["worker-cpu"]["command"]
+    # Per-client limits (sign-in throttling) need the client's address through the proxy.
+    web = "\n".join(services["web"]["command"])
+    assert "X-Forwarded-For $$proxy_add_x_forwarded_for" in web
+    assert services["api"]["environment"]["FORWARDED_ALLOW_IPS"]
+    assert services["api"]["environment"]["HUB_ENVIRONMENT"] == "production"
