@@ -11,6 +11,10 @@ in-process). Each pass, under `FOR UPDATE SKIP LOCKED` so concurrent passes neve
 - a `queued` job whose task message is older than HUB_RESEND_AFTER_S is sent again (the
   broker lost it, or the send after commit failed). Duplicates are harmless: only one
   delivery can claim the job.
+
+Whenever it re-queues, fails or times out a job, it also revokes the job's private-index
+read tokens (`eval <job id>`, see `hub.evals.execution`): a worker that was SIGKILLed
+never reached the `finally` that revokes its own. The next attempt mints a fresh one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.evals.execution import revoke_eval_tokens
 from hub.jobs.models import Job, JobState
 from hub.jobs.service import transition
 from hub.jobs.settings import JobSettings
@@ -71,6 +76,7 @@ def reconcile_once(sessions: sessionmaker[Session], jobs: JobSettings, resend: R
                                   f" {job.attempts} attempts.", now=now):
                     continue
                 counts["failed"] += 1
+            revoke_eval_tokens(db, job, now)
             log.warning("job %s: heartbeat stopped at %s -> %s", job.id, job.heartbeat_at,
                         job.state)
         for job in _locked(db, Job.state == JobState.RUNNING, Job.heartbeat_at >= stale_before):
@@ -79,6 +85,7 @@ def reconcile_once(sessions: sessionmaker[Session], jobs: JobSettings, resend: R
                     transition(db, job, JobState.TIMED_OUT, error_code="timeout",
                                error_message=f"Still running after {limit:g} s.", now=now):
                 counts["timed_out"] += 1
+                revoke_eval_tokens(db, job, now)
         resend_before = now - timedelta(seconds=jobs.resend_after_s)
         for job in _locked(db, Job.state == JobState.QUEUED,
                            or_(Job.enqueued_at.is_(None), Job.enqueued_at < resend_before)):

@@ -92,7 +92,8 @@ def hosted_runner(request: RunRequest, *, on_sample: Callable[[dict[str, Any]], 
         num_examples=request.num_examples, rollouts_per_example=request.rollouts_per_example,
         sampling_args=request.sampling_args, env_args=request.env_args,
         max_concurrency=request.max_concurrency, seed=request.seed,
-        timeout_s=request.timeout_s)
+        timeout_s=request.timeout_s, environment=request.environment,
+        wheel_sha256=request.wheel_sha256)
     cache_root = Path(jobs.venv_cache_dir) if jobs.venv_cache_dir else \
         settings.data_dir.resolve() / "venvs"
     try:

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -23,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.accounts import service as accounts
-from hub.accounts.models import TokenScope, User
+from hub.accounts.models import ApiToken, TokenScope, User
 from hub.evals import usage
 from hub.evals.models import EvalSample, Evaluation
 from hub.evals.samples import SampleWriter, aggregate
@@ -37,10 +38,36 @@ from hub.kit.settings import Settings
 from hub.kit.storage import Storage
 from hub.providers import service as providers
 from hub.registry import catalog
-from hub.registry.models import Environment, Visibility
+from hub.registry.models import Environment, File, FileKind, Visibility
 from hub.registry.service import index_url, with_token_placeholder
 
 log = logging.getLogger(__name__)
+
+
+# A private environment's index read token lives the job's timeout plus this (the venv is
+# prepared at the start of the attempt; the token is useless after that).
+INDEX_TOKEN_GRACE_S = 3600.0
+
+
+def eval_token_name(job_id: uuid.UUID) -> str:
+    """The name of the index read tokens minted for a job's attempts (the reconciler
+    revokes them by it when it finds the job's worker lost)."""
+    return f"eval {job_id}"
+
+
+def revoke_eval_tokens(db: Session, job: Job, now: datetime | None = None) -> int:
+    """Revoke every still-valid index token minted for `job`; returns how many."""
+    if job.requested_by is None:
+        return 0
+    now = now or utcnow()
+    tokens = db.scalars(select(ApiToken).where(
+        ApiToken.user_id == job.requested_by, ApiToken.name == eval_token_name(job.id),
+        ApiToken.revoked_at.is_(None)))
+    count = 0
+    for token in tokens:
+        token.revoked_at = now
+        count += 1
+    return count
 
 
 class TransientJobError(Exception):
@@ -80,6 +107,9 @@ class RunRequest:
     skip: frozenset[tuple[str, int]] = field(default_factory=frozenset)
     provider_kind: str = "openai"  # "vllm": the GPU worker serves the model itself
     max_requests_budget: int | None = None
+    # sha256 of the version's wheel as the hub stored it ("" if it has none): the worker
+    # installs it pinned to this hash and keys its venv cache on (environment, this).
+    wheel_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,7 +144,12 @@ def _prepare(db: Session, settings: Settings, jobs: JobSettings, job: Job, attem
         raise HubError("The evaluation or its environment was deleted.",
                        code="environment-gone")
     owner = accounts.namespace_name(db, env.owner_id)
-    catalog.get_version(db, env, ev.version)  # raises version-not-found if deleted
+    version = catalog.get_version(db, env, ev.version)  # raises version-not-found if deleted
+    # The worker installs exactly this wheel (pinned by hash) and keys its venv cache on
+    # it: a publisher-declared content hash must never make two environments share a venv.
+    wheel_sha256 = db.scalar(select(File.sha256).where(
+        File.version_id == version.id, File.kind == FileKind.WHEEL)
+        .order_by(File.upload_time, File.id).limit(1)) or ""
     model = providers.resolve(db, jobs, ev.model, secret_key=settings.secret_key)
     base = (jobs.internal_url or settings.public_url).rstrip("/")
     url = index_url(base, owner, env.normalized_name)
@@ -123,8 +158,13 @@ def _prepare(db: Session, settings: Settings, jobs: JobSettings, job: Job, attem
         user = db.get(User, job.requested_by)
         if user is None:
             raise HubError("The requesting user no longer exists.", code="requester-gone")
-        issued = accounts.create_token(db, user, f"eval {job.id}", TokenScope.READ,
-                                       secret_key=settings.secret_key, expires_days=2)
+        issued = accounts.create_token(db, user, eval_token_name(job.id), TokenScope.READ,
+                                       secret_key=settings.secret_key)
+        # Only as long as this attempt can run: the worker revokes it when it ends, the
+        # reconciler when it finds the worker lost; this bounds a token nobody revoked.
+        issued.token.expires_at = utcnow() + timedelta(
+            seconds=float(spec.get("timeout_s") or 3600) + INDEX_TOKEN_GRACE_S)
+        db.flush()
         token_id = issued.token.id
         url = with_token_placeholder(url).replace("$HUB_TOKEN", issued.secret)
     request = RunRequest(
@@ -140,7 +180,8 @@ def _prepare(db: Session, settings: Settings, jobs: JobSettings, job: Job, attem
         timeout_s=float(spec.get("timeout_s") or 3600),
         seed=spec.get("seed"), max_tokens_budget=spec.get("max_tokens_budget"),
         max_requests_budget=spec.get("max_requests_budget"),
-        workdir=workdir, log_path=workdir / "job.log", skip=skip, provider_kind=model.kind)
+        workdir=workdir, log_path=workdir / "job.log", skip=skip, provider_kind=model.kind,
+        wheel_sha256=wheel_sha256)
     return _Context(request, ev.id, token_id, model)
 
 
@@ -181,8 +222,6 @@ def _finalize(sessions: sessionmaker[Session], ctx: _Context, outcome: RunOutcom
 def _revoke(sessions: sessionmaker[Session], token_id: uuid.UUID | None) -> None:
     if token_id is None:
         return
-    from hub.accounts.models import ApiToken
-
     with sessions() as db:
         token = db.get(ApiToken, token_id)
         if token is not None:

@@ -31,6 +31,10 @@ class EvalRunSpec:
     block of `vf-eval` (e.g. `{"taskset": {"num_tasks": 4}}`), merged onto the hub's own
     settings. `num_examples <= 0` means all. `seed=None` takes the first examples in
     dataset order (what `vf-eval` does); an int shuffles with that seed first.
+
+    `environment` (owner/name) and `wheel_sha256` (the sha256 the hub recorded for the
+    version's wheel) name what gets installed: they key the venv cache, and the wheel is
+    installed pinned to that hash. Hosted runs always set both; "" is for local tools.
     """
 
     dist_name: str
@@ -47,6 +51,8 @@ class EvalRunSpec:
     max_concurrency: int = 4
     seed: int | None = None
     timeout_s: float = 3600.0
+    environment: str = ""
+    wheel_sha256: str = ""
 
     def __post_init__(self) -> None:
         if self.runtime not in ("v0", "v1"):

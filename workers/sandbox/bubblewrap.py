@@ -32,6 +32,7 @@ from workers.sandbox.base import (
     SandboxHandle,
     SandboxResult,
     SandboxSpec,
+    SandboxSpecError,
     SandboxUnavailableError,
     read_tail,
 )
@@ -46,20 +47,48 @@ ETC_ALLOWLIST = ("passwd", "group", "hosts", "nsswitch.conf", "host.conf", "ld.s
 LOG_PREFIX = "[envhub-sandbox]"
 SHM_BYTES = 64 * 1024 * 1024
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own private tmpfs, not the host's /tmp
+# Directories of the worker that an interpreter prefix must never contain (see
+# interpreter_prefix); their defaults live under the working directory or the home.
+PROTECTED_DIR_VARIABLES = ("HUB_DATA_DIR", "HUB_VENV_CACHE_DIR", "HUB_WORKER_DIR")
 
 
 def interpreter_prefix(venv: Path) -> Path:
     """The base interpreter's prefix, read from the venv's pyvenv.cfg (the venv may have been
-    built by another interpreter than the worker's); falls back to sys.base_prefix."""
+    built by another interpreter than the worker's); falls back to sys.base_prefix.
+
+    The whole prefix is bound into the sandbox, and pyvenv.cfg sits in a directory that
+    installed packages write to: a prefix that would expose more than an interpreter is
+    refused with `SandboxSpecError` (`/`, the venv itself or any ancestor of it, of the
+    worker's home, working directory, data, venv-cache or work dirs), as is a `home`
+    that is not an absolute path."""
+    prefix: Path | None = None
     try:
         for line in (venv / "pyvenv.cfg").read_text().splitlines():
             key, _, value = line.partition("=")
             if key.strip() == "home":
                 home = Path(value.strip())
-                return (home.parent if home.name == "bin" else home).resolve()
+                if not home.is_absolute():
+                    raise SandboxSpecError(f"{venv}/pyvenv.cfg: home={value.strip()!r} is "
+                                           "not an absolute path")
+                prefix = (home.parent if home.name == "bin" else home).resolve()
+                break
     except OSError:
         pass
-    return Path(sys.base_prefix).resolve()
+    if prefix is None:
+        prefix = Path(sys.base_prefix).resolve()
+    protected = [venv.absolute(), Path.home(), Path.cwd()]
+    protected += [Path(os.environ[name]) for name in PROTECTED_DIR_VARIABLES
+                  if os.environ.get(name)]
+    storage = os.environ.get("HUB_STORAGE_URL", "")
+    if storage.startswith("file://"):
+        protected.append(Path(storage.removeprefix("file://")))
+    for path in protected:
+        resolved = path.resolve()
+        if prefix == Path("/") or resolved == prefix or resolved.is_relative_to(prefix):
+            raise SandboxSpecError(
+                f"{venv}/pyvenv.cfg names the interpreter prefix {prefix}, which contains "
+                f"{path}: refusing to bind it into the sandbox (a tampered venv?)")
+    return prefix
 
 
 def _bind(flag: str, host: Path, dest: str) -> list[str]:

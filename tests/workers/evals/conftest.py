@@ -10,6 +10,7 @@ right boxed answer, so rewards are known in advance. The model name picks its be
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -199,11 +200,13 @@ class BuiltEnv:
     runtime: str
     content_hash: str
     index_url: str
+    wheel_sha256: str = ""
 
     def spec(self, **overrides: Any) -> EvalRunSpec:
         fields: dict[str, Any] = {
             "dist_name": self.name, "version": "0.1.0", "runtime": self.runtime,
             "content_hash": self.content_hash, "index_url": self.index_url,
+            "environment": f"t/{self.name}", "wheel_sha256": self.wheel_sha256,
             "model": "stub-model", "num_examples": 3, "rollouts_per_example": 2,
             "sampling_args": {"max_tokens": 64}, "max_concurrency": 4, "timeout_s": 600.0}
         fields.update(overrides)
@@ -236,14 +239,15 @@ def built_envs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltEnv]:
         wheel = next(f.path for f in built.files if f.kind == "wheel")
         # One package-scoped index per environment, as the hub serves them.
         url = write_simple_index(root / "index" / name, {name: [wheel]})
-        out[name] = BuiltEnv(name, runtime, built.content_hash, url)
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        out[name] = BuiltEnv(name, runtime, built.content_hash, url, digest)
     return out
 
 
 @pytest.fixture(scope="session")
 def venv_cache(tmp_path_factory: pytest.TempPathFactory) -> VenvCache:
     # ENVHUB_TEST_VENV_CACHE keeps prepared venvs between local runs (keys include the
-    # content hash, so a changed template still rebuilds).
+    # wheel's sha256, so a changed template still rebuilds).
     keep = os.environ.get("ENVHUB_TEST_VENV_CACHE")
     return VenvCache(Path(keep) if keep else tmp_path_factory.mktemp("venv-cache"))
 

@@ -59,13 +59,16 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> str:
                                 {"fake_env.py": "def load_environment():\n    return 42\n"},
                                 ("verifiers==0.1.99",))],
         "plain-lib": [make_wheel(wheels, "plain-lib", "1.0", {"plain_lib.py": "X = 1\n"})],
+        # v1 venvs get `uv` in the same install as the environment.
+        "uv": [make_wheel(wheels, "uv", "0.0.1", {"uv_stand_in.py": ""})],
     })
 
 
 def spec(index: str, **kw: object) -> EvalRunSpec:
     fields: dict[str, object] = {"dist_name": "fake-env", "version": "1.0", "runtime": "v0",
                                  "content_hash": "a" * 64, "index_url": index,
-                                 "extra_index_url": index, "model": "m"}
+                                 "extra_index_url": index, "model": "m",
+                                 "environment": "alice/fake-env"}
     fields.update(kw)
     return EvalRunSpec(**fields)  # type: ignore[arg-type]
 
@@ -140,12 +143,17 @@ def test_index_credentials_never_reach_logs_or_errors(tmp_path: Path) -> None:
     assert "s3cr3t" not in (tmp_path / "prep.log").read_text()
 
 
-def test_key_depends_on_content_not_on_urls(tmp_path: Path, index: str) -> None:
+def test_key_depends_on_what_is_installed_not_on_urls(tmp_path: Path, index: str) -> None:
     cache = VenvCache(tmp_path / "cache")
     base = spec(index)
     assert cache.key(base) == cache.key(spec("https://other/simple", model="x", seed=3))
-    assert cache.key(base) != cache.key(spec(index, content_hash="d" * 64))
+    assert cache.key(base) != cache.key(spec(index, wheel_sha256="e" * 64))
+    assert cache.key(base) != cache.key(spec(index, environment="mallory/fake-env"))
     assert cache.key(base) != cache.key(spec(index, runtime="v1"))
+    # The declared content hash is only an extra: it can split entries, never join them.
+    assert cache.key(base) != cache.key(spec(index, content_hash="d" * 64))
+    assert VenvCache(tmp_path / "cache", python="/usr/bin/python3").key(base) != \
+        cache.key(base)
 
 
 def test_v1_harness_requirements_read_from_installed_source(tmp_path: Path) -> None:
