@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import procs
 from tests.support.live import LiveHub, _answers, _wait_until, free_port, stop_hub
 from tests.workers.evals.conftest import Upstream, upstream  # noqa: F401 - fixture
 from workers.sandbox.cgroups import cgroup_mounts, own_cgroups
@@ -220,17 +221,13 @@ class HostileHub:
 def find_worker_pid(data_dir: Path) -> int | None:
     """The embedded Celery worker's main process: its beat schedule is in our data dir."""
     schedule = str(data_dir.resolve() / "celerybeat-schedule").encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
+    for pid, cmdline in procs.cmdlines():
+        if b"celery" in cmdline and schedule in cmdline:
+            parent = procs.parent_of(pid)
+            if parent is None:  # gone since its command line was read
                 continue
-            if b"celery" in cmdline and schedule in cmdline:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if b"celery" not in (Path(f"/proc/{parent}/cmdline").read_bytes()
-                                     if Path(f"/proc/{parent}/cmdline").exists() else b""):
-                    return int(entry.name)
+            if b"celery" not in (procs.cmdline(parent) or b""):
+                return pid
     return None
 
 
@@ -313,14 +310,10 @@ def process_pids_max(pid: int) -> int | None:
 def sandbox_supervisor(job_id: str) -> int | None:
     """The `timeout` process at the top of the job's sandbox (its argv names the job)."""
     needle = f"/work/{job_id}/".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv and argv[0].endswith(b"timeout") and any(needle in a for a in argv):
-                return int(entry.name)
+    for pid, cmdline in procs.cmdlines():
+        argv = cmdline.split(b"\0")
+        if argv and argv[0].endswith(b"timeout") and any(needle in a for a in argv):
+            return pid
     return None
 
 
@@ -328,23 +321,14 @@ def sandbox_processes(worker_pid: int) -> list[int]:
     """Descendants of the worker that are not Celery itself: whatever its sandboxes
     left running (a fork bomb's orphans are re-parented inside their pid namespace, so
     they stay descendants)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    parents = procs.parents()
     found = []
     for pid in parents:
         ancestor = parents.get(pid)
         while ancestor and ancestor != worker_pid:
             ancestor = parents.get(ancestor)
         if ancestor == worker_pid:
-            try:
-                if b"celery" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.append(pid)
-            except OSError:
-                continue
+            cmdline = procs.cmdline(pid)
+            if cmdline is not None and b"celery" not in cmdline:
+                found.append(pid)
     return found

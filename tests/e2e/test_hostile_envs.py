@@ -46,6 +46,7 @@ from tests.e2e.hostile_support import (
     sandbox_processes,
     sandbox_supervisor,
 )
+from tests.support import procs
 from tests.workers.evals.conftest import upstream  # noqa: F401 - `hostile` uses it
 from workers.sandbox import probe_host
 
@@ -164,7 +165,7 @@ def test_fork_bomb_is_contained(hostile: HostileHub) -> None:
         pytest.skip(f"no pids cgroup on this host ({caps.cgroup_reason}): a fork bomb "
                     "would be bounded only by the wall clock; not run")
     h = hostile
-    before = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit())
+    before = procs.count()
     eval_id = h.start_eval({"hostile": "forkbomb"}, timeout_s=60)
     job_id = h.get(eval_id)["job"]["id"]
     # Never an unbounded fork bomb on a shared machine: see the limit in the kernel first.
@@ -194,8 +195,7 @@ def test_fork_bomb_is_contained(hostile: HostileHub) -> None:
     assert "process limit" in ev["error_message"], ev
     assert "pids_limit_hit=True" in log
     deadline = time.monotonic() + 15
-    while sandbox_processes(h.worker_pid) or \
-            sum(1 for p in Path("/proc").iterdir() if p.name.isdigit()) > before + 40:
+    while sandbox_processes(h.worker_pid) or procs.count() > before + 40:
         assert time.monotonic() < deadline, "the fork bomb outlived its job"
         time.sleep(0.2)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import procs
 from tests.workers.sandbox_helpers import MiB, make_spec, run_py, wait_for
 from workers.sandbox import BubblewrapBackend, argv_for
 
@@ -84,10 +85,6 @@ def _require_cgroup_limit(backend: BubblewrapBackend, what: str) -> None:
                     "the bomb would be unsafe; see docs/design/sandbox.md")
 
 
-def _host_pids() -> set[int]:
-    return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
-
-
 def test_fork_bomb_is_contained_by_the_pids_limit(backend: BubblewrapBackend,
                                                    tmp_path: Path) -> None:
     _require_cgroup_limit(backend, "max_pids")
@@ -121,7 +118,7 @@ print('RESULT ' + json.dumps({{'forked': forked, 'failures': failures,
                                 'errors': sorted(seen)}}), flush=True)
 os._exit(0)
 # {marker}"""
-    before = len(_host_pids())
+    before = procs.count()
     log = tmp_path / "job.log"
     handle = backend.start(make_spec(tmp_path, code, max_pids=64, timeout_s=30,
                                      kill_grace_s=1), log)
@@ -144,7 +141,7 @@ os._exit(0)
     assert result.unenforced == ()
     assert result.peak_pids is None or result.peak_pids <= 64
     deadline = time.monotonic() + 10
-    while _marker_alive(marker) or len(_host_pids()) > before + 40:
+    while _marker_alive(marker) or procs.count() > before + 40:
         assert time.monotonic() < deadline, "the fork bomb outlived its run"
         time.sleep(0.1)
 
@@ -190,14 +187,7 @@ sys.exit(7)"""
 
 
 def _marker_alive(marker: str) -> bool:
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker.encode() in (proc / "cmdline").read_bytes():
-                    return True
-            except OSError:
-                continue
-    return False
+    return any(marker.encode() in cmdline for _, cmdline in procs.cmdlines())
 
 
 def test_kill_from_another_thread_ends_whole_tree(backend: BubblewrapBackend,

@@ -25,6 +25,7 @@ from hub.kit.settings import Settings
 from hub.kit.storage import Storage
 from tests.jobs import sandbox_runner
 from tests.jobs.helpers import World, make_world, sample, store_samples
+from tests.support import procs
 from workers.reconciler import reconcile_once
 from workers.tasks import execute_job
 
@@ -47,15 +48,7 @@ def run(world: World, job_id: uuid.UUID, runner: Any = sandbox_runner.run,
 def sandbox_pids(job_id: uuid.UUID) -> list[int]:
     """Live processes whose command line carries the job's marker (the sandboxed script)."""
     marker = f"envhub-job-{job_id}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+    return [pid for pid, cmdline in procs.cmdlines() if marker in cmdline]
 
 
 def log_text(world: World, job_id: uuid.UUID) -> str:

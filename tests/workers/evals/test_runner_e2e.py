@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import procs
 from tests.workers.evals.conftest import BuiltEnv, GatewayHandle, Upstream
 from workers.evals import PreparedVenv, RunOutcome, Sample, run_evaluation
 from workers.evals.spec import EvalRunSpec
@@ -129,15 +130,8 @@ def test_v0_bad_env_args_fail_with_the_reason(
 
 
 def _sandbox_pids(marker: str) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
+    return [pid for pid, cmdline in procs.cmdlines()
+            if marker in cmdline.decode(errors="replace")]
 
 
 def test_cancel_kills_the_sandbox_promptly(

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.kit.settings import Settings
 from hub.kit.storage import Storage
+from tests.support import procs
 from tests.workers.evals.conftest import write_simple_index
 from tests.workers.evals.test_venvs import make_wheel
 from workers.evals import venvs
@@ -87,14 +88,9 @@ class AuthIndex:
         return f"http://{auth}127.0.0.1:{self.port}/simple/"
 
     def scan_cmdlines(self) -> None:
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if self.secret.encode() in cmdline:
-                    self.argv_leaks.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+        for _, cmdline in procs.cmdlines():
+            if self.secret.encode() in cmdline:
+                self.argv_leaks.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
 
 
 def _serve(index: AuthIndex) -> type[BaseHTTPRequestHandler]:
