@@ -61,3 +61,18 @@ def parents() -> dict[int, int]:
         if parent is not None:
             found[pid] = parent
     return found
+
+
+def descendants(root: int) -> set[int]:
+    """Every live process below `root` in the process tree."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents().items():
+        children.setdefault(parent, []).append(pid)
+    found: set[int] = set()
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    return found
