@@ -162,12 +162,19 @@ def build_sandbox_spec(spec: EvalRunSpec, venv: PreparedVenv, gateway_socket: Pa
         # v1 syncs its harness program's env (~60 MB) into /tmp at run time.
         "tmpfs_bytes": (1024 if spec.runtime == "v1" else 512) * MiB,
         "timeout_s": spec.timeout_s,
-        "cpu_s": max(1, int(spec.timeout_s)),
+        # A backstop per process, above the wall clock: a CPU-bound loop must end as
+        # `timed_out` by the wall clock, not race it (CPU time of a threaded harness can
+        # outrun wall time); only a process burning several cores at once meets it first.
+        "cpu_s": cpu_backstop_s(spec.timeout_s),
         "max_pids": 512,
         "cwd": OUTPUT_DIR,
     }
     fields.update(overrides)
     return SandboxSpec(**fields)
+
+
+def cpu_backstop_s(timeout_s: float) -> int:
+    return int(2 * timeout_s) + 10
 
 
 def _sample_of(spec: EvalRunSpec, event: dict[str, Any]) -> Sample | None:
@@ -298,7 +305,9 @@ def _crash_reason(result: SandboxResult) -> tuple[str, str]:
     last = (" | ".join(tail))[-800:]
     if result.oom_killed:
         return "out_of_memory", "the evaluation ran out of memory"
-    if result.killed_by_signal in (signal.SIGXCPU, signal.SIGKILL):
+    if result.killed_by_signal == signal.SIGXCPU:
+        return "resource_limit", f"it used more than its CPU-time limit: {last}"
+    if result.killed_by_signal == signal.SIGKILL:
         return "resource_limit", (f"killed by signal {result.killed_by_signal} "
                                   f"(cpu or memory limit): {last}")
     if result.killed_by_signal is not None:
