@@ -254,23 +254,28 @@ def test_hub_and_worker_stay_healthy(hostile: HostileHub) -> None:
     caps = probe_host()
     parents = [Path(p) for p in (caps.cgroup_v1_pids, caps.cgroup_v1_memory,
                                  caps.cgroup_v1_freezer, caps.cgroup_parent) if p]
+    # The hub wrote its admin token once, at start: older leaves are not this hub's.
+    since = (h.data_dir / "initial-admin-token").stat().st_mtime
     deadline = time.monotonic() + 20
-    while (leaked := _leaked_leaves(parents, h.worker_pid)) and time.monotonic() < deadline:
+    while (leaked := _leaked_leaves(parents, h.worker_pid, since)) and \
+            time.monotonic() < deadline:
         time.sleep(0.5)
     assert not leaked, leaked
 
 
-def _leaked_leaves(parents: list[Path], worker_pid: int) -> list[Path]:
-    """Run cgroups that are empty (left behind) or hold this worker's processes. The v1
-    hierarchies are machine-wide: a leaf busy with another test run's sandbox is not ours."""
+def _leaked_leaves(parents: list[Path], worker_pid: int, since: float) -> list[Path]:
+    """Run cgroups this hub's worker left behind (empty, made since it started) or still
+    fills. The v1 hierarchies are machine-wide: leaves of other test runs, and of workers
+    SIGKILLed by other tests (their successors' probe removes them), are not ours."""
     ours = {worker_pid, *procs.descendants(worker_pid)}
     leaked = []
     for parent in parents:
         for leaf in (p for p in parent.glob("*run-*") if p.is_dir()):
             try:
                 members = {int(x) for x in (leaf / "cgroup.procs").read_text().split()}
+                made = leaf.stat().st_mtime
             except OSError:
                 continue  # removed while we looked
-            if not members or members & ours:
+            if members & ours or (not members and made >= since):
                 leaked.append(leaf)
     return leaked
