@@ -123,14 +123,22 @@ def test_a_second_delivery_that_read_the_job_as_queued_does_not_claim_it(
     assert (job.state, job.attempts, job.worker) == (JobState.RUNNING, 1, "worker-a")
 
 
-def test_a_cancel_racing_the_end_of_an_attempt_leaves_it_ended(
-        engines: tuple[Engine, Engine]) -> None:
-    job_id = new_job(engines[0], JobState.RUNNING)
+def canceller(job_id: uuid.UUID) -> Callable[[Session], bool]:
+    """One side of a race: cancel the job as the API does."""
 
     def cancel(db: Session) -> bool:
         job = db.get(Job, job_id)
         assert job is not None
         return service.cancel(db, job)
+
+    return cancel
+
+
+def test_a_cancel_racing_the_end_of_an_attempt_leaves_it_ended(
+        engines: tuple[Engine, Engine]) -> None:
+    job_id = new_job(engines[0], JobState.RUNNING)
+
+    cancel = canceller(job_id)
 
     ended, cancelled = interleave(
         engines, lambda db: service.end_attempt(db, job_id, 1, JobState.SUCCEEDED).state,
@@ -143,10 +151,7 @@ def test_the_end_of_an_attempt_racing_a_cancel_leaves_it_cancelled(
         engines: tuple[Engine, Engine]) -> None:
     job_id = new_job(engines[0], JobState.RUNNING)
 
-    def cancel(db: Session) -> bool:
-        job = db.get(Job, job_id)
-        assert job is not None
-        return service.cancel(db, job)
+    cancel = canceller(job_id)
 
     cancelled, ended = interleave(
         engines, cancel, lambda db: service.end_attempt(db, job_id, 1, JobState.QUEUED).state)
@@ -159,10 +164,7 @@ def test_a_cancel_racing_a_claim_cancels_the_running_job(
         engines: tuple[Engine, Engine]) -> None:
     job_id = new_job(engines[0])
 
-    def cancel(db: Session) -> bool:
-        job = db.get(Job, job_id)
-        assert job is not None
-        return service.cancel(db, job)
+    cancel = canceller(job_id)
 
     claimed, cancelled = interleave(engines, lambda db: service.claim(db, job_id, "w"),
                                     cancel)
